@@ -1,0 +1,256 @@
+// Every setting Oven reads, in one place: its environment name, default and meaning.
+// Read and validated once at start; a bad value stops start-up with a sentence naming it.
+// The README's configuration table is printed from SETTINGS by `npm run config:table`.
+
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+interface Setting<T> {
+  env: string;
+  /** The default as people read it in the README. */
+  shown: string;
+  meaning: string;
+  read(raw: string | undefined, env: Env): T;
+}
+
+function fail(name: string, why: string): never {
+  throw new ConfigError(`${name} ${why}`);
+}
+
+function integer(env: string, fallback: number, min: number, max: number, meaning: string): Setting<number> {
+  return {
+    env,
+    shown: String(fallback),
+    meaning,
+    read(raw) {
+      if (raw === undefined || raw.trim() === '') return fallback;
+      if (!/^\d+$/.test(raw.trim())) fail(env, `must be a whole number, got "${raw}".`);
+      const n = Number(raw);
+      if (n < min || n > max) fail(env, `must be between ${min} and ${max}, got ${n}.`);
+      return n;
+    },
+  };
+}
+
+function boolean(env: string, fallback: boolean, meaning: string): Setting<boolean> {
+  return {
+    env,
+    shown: String(fallback),
+    meaning,
+    read(raw) {
+      if (raw === undefined || raw.trim() === '') return fallback;
+      const v = raw.trim().toLowerCase();
+      if (['true', '1', 'yes'].includes(v)) return true;
+      if (['false', '0', 'no'].includes(v)) return false;
+      fail(env, `must be true or false, got "${raw}".`);
+    },
+  };
+}
+
+function text(env: string, fallback: string | undefined, shown: string, meaning: string): Setting<string | undefined> {
+  return {
+    env,
+    shown,
+    meaning,
+    read: (raw) => (raw === undefined || raw.trim() === '' ? fallback : raw.trim()),
+  };
+}
+
+function url(env: string, meaning: string): Setting<string | undefined> {
+  return {
+    env,
+    shown: 'unset',
+    meaning,
+    read(raw) {
+      if (raw === undefined || raw.trim() === '') return undefined;
+      let parsed: URL;
+      try {
+        parsed = new URL(raw.trim());
+      } catch {
+        fail(env, `must be a URL such as https://sfo3.digitaloceanspaces.com, got "${raw}".`);
+      }
+      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') fail(env, 'must be an http or https URL.');
+      return parsed.toString().replace(/\/$/, '');
+    },
+  };
+}
+
+const MiB = 1024 * 1024;
+
+export const SETTINGS = {
+  nodeEnv: text('NODE_ENV', 'development', 'development', '`production` makes `CALLBACK_SECRET` required.'),
+  port: integer('PORT', 3000, 1, 65535, 'Port the service listens on (Caddy proxies to it).'),
+  host: text('HOST', '127.0.0.1', '127.0.0.1', 'Address the service listens on.'),
+  callbackSecret: text(
+    'CALLBACK_SECRET',
+    undefined,
+    'none',
+    'Shared secret: authorises `POST /bake` and signs callbacks. Required when `NODE_ENV=production`; otherwise a random one is made and printed once at start.',
+  ),
+  tempDir: text('TEMP_DIR', os.tmpdir(), 'the OS temp folder', 'Where per-job work folders are made; each is removed when its job ends.'),
+  dataDir: text('OVEN_DATA_DIR', './data', '`./data`', 'Durable job state, and local blob storage when no Space is set (`/var/lib/oven` on the droplet).'),
+  publicUrl: url('OVEN_PUBLIC_URL', 'Base of URLs for local blob storage. Default `http://localhost:$PORT`.'),
+  concurrency: integer('OVEN_CONCURRENCY', 2, 1, 64, 'Bakes that run at once.'),
+  queueLimit: integer('OVEN_QUEUE_LIMIT', 50, 1, 100000, 'Jobs that may wait beyond the running ones; more get 429.'),
+  allowPrivateNetworks: boolean(
+    'OVEN_ALLOW_PRIVATE_NETWORKS',
+    false,
+    'Allow `zipUrl`/`callbackUrl` on loopback, private and link-local addresses (tests and local use only).',
+  ),
+  allowedHosts: {
+    env: 'OVEN_ALLOWED_HOSTS',
+    shown: 'unset',
+    meaning: 'Comma list of host names; when set, only URLs on these hosts are accepted.',
+    read: (raw: string | undefined): string[] | undefined => {
+      const hosts = (raw ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
+      return hosts.length ? hosts : undefined;
+    },
+  },
+  maxZipBytes: integer('OVEN_MAX_ZIP_BYTES', 256 * MiB, 1024, 4096 * MiB, 'Largest ZIP downloaded, in bytes (256 MiB).'),
+  maxUnzippedBytes: integer('OVEN_MAX_UNZIPPED_BYTES', 1024 * MiB, 1024, 16384 * MiB, 'Largest total of the entries unpacked from one ZIP, in bytes (1 GiB).'),
+  maxEntries: integer('OVEN_MAX_ENTRIES', 20000, 1, 1000000, 'Most entries one ZIP may hold.'),
+  maxTapeSeconds: integer('OVEN_MAX_TAPE_SECONDS', 120, 1, 3600, 'Longest tape baked, by the sum of its frame durations (AC itself stops at 30 s).'),
+  maxFramePixels: integer('OVEN_MAX_FRAME_PIXELS', 4 * 1024 * 1024, 1, 64 * 1024 * 1024, 'Most pixels in one frame (width × height), read from the PNG header before decoding.'),
+  scale: integer('OVEN_SCALE', 3, 1, 16, 'Nearest-neighbour upscale factor; lowered when the video would not fit 1920×1080 / 1080×1920.'),
+  encodeTimeoutSeconds: integer('OVEN_ENCODE_TIMEOUT_SECONDS', 600, 5, 86400, 'Wall-clock limit for one ffmpeg run; past it ffmpeg is killed and the job fails.'),
+  downloadTimeoutSeconds: integer('OVEN_DOWNLOAD_TIMEOUT_SECONDS', 120, 1, 3600, 'Wall-clock limit for downloading one ZIP.'),
+  downloadIdleSeconds: integer('OVEN_DOWNLOAD_IDLE_SECONDS', 20, 1, 600, 'Longest silence while downloading before giving up (and the connect timeout).'),
+  drainSeconds: integer('OVEN_DRAIN_SECONDS', 90, 0, 3600, 'On SIGTERM, how long running bakes may finish before the process exits; unfinished work resumes at next start.'),
+  minFreeDiskMb: integer('OVEN_MIN_FREE_DISK_MB', 512, 0, 1024 * 1024, 'Free disk below this (in MiB, in the work or data folder) makes `/health` unhealthy.'),
+  keepFinishedJobs: integer('OVEN_KEEP_FINISHED_JOBS', 500, 1, 1000000, 'How many finished jobs `/status` remembers.'),
+  keepFinishedHours: integer('OVEN_KEEP_FINISHED_HOURS', 72, 1, 24 * 365, 'How long finished jobs are remembered.'),
+  callbackBodySecret: boolean('OVEN_CALLBACK_BODY_SECRET', true, 'Put `secret` in the callback body (what the live receiver checks today).'),
+  callbackTimeoutSeconds: integer('OVEN_CALLBACK_TIMEOUT_SECONDS', 15, 1, 600, 'Time limit for one callback attempt.'),
+  callbackRetryBaseMs: integer('OVEN_CALLBACK_RETRY_BASE_MS', 5000, 1, 3600000, 'First callback retry delay; it doubles (with jitter) up to an hour.'),
+  callbackGiveUpHours: integer('OVEN_CALLBACK_GIVE_UP_HOURS', 24, 0, 24 * 30, 'After this long, an undelivered callback is given up.'),
+  logLevel: {
+    env: 'LOG_LEVEL',
+    shown: 'info',
+    meaning: '`debug`, `info`, `warn` or `error`.',
+    read: (raw: string | undefined): 'debug' | 'info' | 'warn' | 'error' => {
+      const v = (raw ?? '').trim() || 'info';
+      if (v === 'debug' || v === 'info' || v === 'warn' || v === 'error') return v;
+      fail('LOG_LEVEL', `must be debug, info, warn or error, got "${raw}".`);
+    },
+  },
+  blobsKey: text('AT_BLOBS_SPACES_KEY', undefined, 'unset', 'Access key of the Space for MP4s and thumbnails. Unset: local disk under `OVEN_DATA_DIR/blobs`, served at `/blobs/…`.'),
+  blobsSecret: text('AT_BLOBS_SPACES_SECRET', undefined, 'unset', 'Secret key of that Space.'),
+  blobsEndpoint: url('AT_BLOBS_SPACES_ENDPOINT', 'Endpoint of that Space, e.g. `https://sfo3.digitaloceanspaces.com`.'),
+  blobsBucket: text('AT_BLOBS_SPACES_BUCKET', undefined, 'unset', 'Bucket (Space) name, e.g. `at-blobs-aesthetic-computer`.'),
+  blobsRegion: text('AT_BLOBS_SPACES_REGION', undefined, 'from the endpoint', 'Signing region; DigitalOcean accepts `us-east-1` for every region.'),
+  blobsForcePathStyle: boolean('AT_BLOBS_SPACES_FORCE_PATH_STYLE', false, 'Path-style URLs, for S3 servers on loopback.'),
+  blobsCdn: text('AT_BLOBS_CDN', undefined, 'unset', 'Host (or base URL) for public URLs instead of the Space\'s own.'),
+  artKey: text('ART_SPACES_KEY', undefined, 'unset', 'Access key of the Space tapes are uploaded to; with all four `ART_SPACES_*` set, ZIPs in that bucket are fetched with credentials.'),
+  artSecret: text('ART_SPACES_SECRET', undefined, 'unset', 'Secret key of that Space.'),
+  artEndpoint: url('ART_SPACES_ENDPOINT', 'Endpoint of that Space.'),
+  artBucket: text('ART_SPACES_BUCKET', undefined, 'unset', 'Bucket name, e.g. `art-aesthetic-computer`.'),
+  ffmpegPath: text('FFMPEG_PATH', 'ffmpeg', 'ffmpeg', 'The ffmpeg binary.'),
+  ffprobePath: text('FFPROBE_PATH', 'ffprobe', 'ffprobe', 'The ffprobe binary.'),
+} as const;
+
+type Settings = typeof SETTINGS;
+type Values = { [K in keyof Settings]: ReturnType<Settings[K]['read']> };
+
+export interface SpacesConfig {
+  key: string;
+  secret: string;
+  endpoint: string;
+  bucket: string;
+  region: string;
+  forcePathStyle: boolean;
+  /** Base URL for public links (CDN or the Space's own). */
+  publicBase: string;
+}
+
+export interface Config extends Omit<Values, 'callbackSecret' | 'publicUrl'> {
+  callbackSecret: string;
+  /** True when the secret was made up at start (not production). */
+  callbackSecretGenerated: boolean;
+  publicUrl: string;
+  dataDir: string;
+  tempDir: string;
+  blobs?: SpacesConfig;
+  art?: Omit<SpacesConfig, 'publicBase' | 'forcePathStyle'> & { forcePathStyle: boolean };
+  version: string;
+}
+
+function regionOf(endpoint: string, given: string | undefined): string {
+  if (given) return given;
+  const first = new URL(endpoint).hostname.split('.')[0] ?? '';
+  return /^[a-z]{2,4}\d$/.test(first) ? first : 'us-east-1';
+}
+
+function spacesGroup(prefix: string, parts: (string | undefined)[]): boolean {
+  const set = parts.filter((p) => p !== undefined).length;
+  if (set !== 0 && set !== parts.length) {
+    throw new ConfigError(`${prefix}_KEY, _SECRET, _ENDPOINT and _BUCKET must be set together (${set} of ${parts.length} are set).`);
+  }
+  return set === parts.length;
+}
+
+function blobsPublicBase(v: Values, endpoint: string, bucket: string): string {
+  if (v.blobsCdn) return /^https?:\/\//.test(v.blobsCdn) ? v.blobsCdn.replace(/\/$/, '') : `https://${v.blobsCdn}`;
+  const e = new URL(endpoint);
+  if (v.blobsForcePathStyle) return `${e.origin}/${bucket}`;
+  return `${e.protocol}//${bucket}.${e.host}`;
+}
+
+export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
+  const v = Object.fromEntries(
+    Object.entries(SETTINGS).map(([key, setting]) => [key, (setting as Setting<unknown>).read(env[setting.env], env)]),
+  ) as Values;
+
+  if (v.callbackSecret === undefined && v.nodeEnv === 'production') {
+    throw new ConfigError('CALLBACK_SECRET must be set when NODE_ENV=production.');
+  }
+  if (v.callbackSecret !== undefined && v.callbackSecret.length < 16) {
+    throw new ConfigError('CALLBACK_SECRET must be at least 16 characters long.');
+  }
+
+  const config: Config = {
+    ...v,
+    callbackSecret: v.callbackSecret ?? randomBytes(24).toString('base64url'),
+    callbackSecretGenerated: v.callbackSecret === undefined,
+    publicUrl: v.publicUrl ?? `http://localhost:${v.port}`,
+    dataDir: path.resolve(v.dataDir ?? './data'),
+    tempDir: path.resolve(v.tempDir ?? os.tmpdir()),
+    version,
+  };
+
+  if (spacesGroup('AT_BLOBS_SPACES', [v.blobsKey, v.blobsSecret, v.blobsEndpoint, v.blobsBucket])) {
+    const endpoint = v.blobsEndpoint!;
+    config.blobs = {
+      key: v.blobsKey!,
+      secret: v.blobsSecret!,
+      endpoint,
+      bucket: v.blobsBucket!,
+      region: regionOf(endpoint, v.blobsRegion),
+      forcePathStyle: v.blobsForcePathStyle,
+      publicBase: blobsPublicBase(v, endpoint, v.blobsBucket!),
+    };
+  }
+  if (spacesGroup('ART_SPACES', [v.artKey, v.artSecret, v.artEndpoint, v.artBucket])) {
+    config.art = {
+      key: v.artKey!,
+      secret: v.artSecret!,
+      endpoint: v.artEndpoint!,
+      bucket: v.artBucket!,
+      region: regionOf(v.artEndpoint!, undefined),
+      forcePathStyle: v.blobsForcePathStyle,
+    };
+  }
+  return config;
+}
+
+/** The README's configuration table, as Markdown. */
+export function settingsTable(): string {
+  const rows = Object.values(SETTINGS).map((s) => `| \`${s.env}\` | ${s.shown.startsWith('`') || s.shown.includes(' ') ? s.shown : '`' + s.shown + '`'} | ${s.meaning} |`);
+  return ['| name | default | meaning |', '| --- | --- | --- |', ...rows].join('\n');
+}
