@@ -54,7 +54,7 @@ function boolean(env: string, fallback: boolean, meaning: string): Setting<boole
   };
 }
 
-function text(env: string, fallback: string | undefined, shown: string, meaning: string): Setting<string | undefined> {
+function text<F extends string | undefined>(env: string, fallback: F, shown: string, meaning: string): Setting<string | F> {
   return {
     env,
     shown,
@@ -122,6 +122,8 @@ export const SETTINGS = {
   encodeTimeoutSeconds: integer('OVEN_ENCODE_TIMEOUT_SECONDS', 600, 5, 86400, 'Wall-clock limit for one ffmpeg run; past it ffmpeg is killed and the job fails.'),
   downloadTimeoutSeconds: integer('OVEN_DOWNLOAD_TIMEOUT_SECONDS', 120, 1, 3600, 'Wall-clock limit for downloading one ZIP.'),
   downloadIdleSeconds: integer('OVEN_DOWNLOAD_IDLE_SECONDS', 20, 1, 600, 'Longest silence while downloading before giving up (and the connect timeout).'),
+  jobMaxAttempts: integer('OVEN_JOB_MAX_ATTEMPTS', 3, 1, 20, 'Times a job is started: a passing fault (download, upload, full disk) or a crash mid-bake starts it again up to this many times.'),
+  jobRetryBaseMs: integer('OVEN_JOB_RETRY_BASE_MS', 30000, 1, 3600000, 'Wait before a job that hit a passing fault is tried again; doubles each time.'),
   drainSeconds: integer('OVEN_DRAIN_SECONDS', 90, 0, 3600, 'On SIGTERM, how long running bakes may finish before the process exits; unfinished work resumes at next start.'),
   minFreeDiskMb: integer('OVEN_MIN_FREE_DISK_MB', 512, 0, 1024 * 1024, 'Free disk below this (in MiB, in the work or data folder) makes `/health` unhealthy.'),
   keepFinishedJobs: integer('OVEN_KEEP_FINISHED_JOBS', 500, 1, 1000000, 'How many finished jobs `/status` remembers.'),

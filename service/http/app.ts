@@ -1,0 +1,74 @@
+// The HTTP layer: routes only. Each handler checks the request, calls the domain, answers JSON.
+
+import polka from 'polka';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { OvenError } from '../errors.ts';
+import type { JobManager } from '../jobs/manager.ts';
+import { log } from '../log.ts';
+import type { UrlPolicy } from '../net/guard.ts';
+import type { HealthReport } from '../health.ts';
+import type { Registry } from '../metrics/registry.ts';
+import { bakeRoute } from './bake.ts';
+import { serveBlob } from './blobs.ts';
+import { dashboardRoute } from './dashboard.ts';
+import { eventsRoute } from './events.ts';
+import { healthRoute } from './health.ts';
+import { sendError } from './respond.ts';
+import { statusRoute, summaryRoute } from './status.ts';
+
+export interface AppDeps {
+  jobs: JobManager;
+  secret: string;
+  policy: UrlPolicy;
+  health: () => Promise<HealthReport>;
+  version: string;
+  startedAt: number;
+  concurrency: number;
+  queueLimit: number;
+  metrics: Registry;
+  /** Folder of local blobs, when blobs are stored on this disk. */
+  localBlobRoot?: string;
+}
+
+type Res = ServerResponse & { locals?: Record<string, unknown> };
+
+/** One JSON line per request, with the job it touched; never the query string (it may carry tokens). */
+function logRequest(req: IncomingMessage & { path?: string }, res: Res, next: () => void): void {
+  const started = process.hrtime.bigint();
+  res.on('finish', () => {
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    const fields = { method: req.method, path: req.path ?? (req.url ?? '').split('?')[0], status: res.statusCode, ms: Math.round(ms * 10) / 10, ...res.locals };
+    if (req.path === '/health' || req.path === '/events' || req.path === '/metrics') log.debug('request', fields);
+    else log.info('request', fields);
+  });
+  next();
+}
+
+export function createApp(deps: AppDeps) {
+  const app = polka({
+    onError: (err, _req, res) => {
+      log.error('unhandled error in a route', { err });
+      sendError(res, err);
+    },
+    onNoMatch: (_req, res) => sendError(res, new OvenError('NOT_FOUND', 'There is nothing at this address.')),
+  });
+
+  app.use(logRequest);
+  app.post('/bake', bakeRoute(deps.jobs, deps.secret, deps.policy));
+  app.get('/status', summaryRoute(deps.jobs));
+  app.get('/status/:jobId', statusRoute(deps.jobs));
+  app.get('/health', healthRoute({ ...deps, check: deps.health }));
+  app.get('/', dashboardRoute());
+  app.get('/events', eventsRoute(deps.jobs, deps.queueLimit, deps.concurrency));
+  app.get('/metrics', (_req, res) => {
+    const text = deps.metrics.render();
+    res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
+    res.end(text);
+  });
+  if (deps.localBlobRoot) {
+    const blobs = serveBlob(deps.localBlobRoot);
+    app.get('/blobs/*', blobs);
+    app.head('/blobs/*', blobs);
+  }
+  return app;
+}

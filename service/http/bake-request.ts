@@ -1,0 +1,63 @@
+// Checking a POST /bake body: who sent it, and whether every field is what the contract says.
+
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import { OvenError } from '../errors.ts';
+import type { BakeRequest } from '../jobs/job.ts';
+import { checkUrl, type UrlPolicy } from '../net/guard.ts';
+
+export const SLUG_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** Constant-time comparison that does not leak the secret's length either. */
+function sameSecret(given: unknown, secret: string): boolean {
+  if (typeof given !== 'string' || given.length === 0) return false;
+  const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+  return timingSafeEqual(digest(given), digest(secret));
+}
+
+/** Accepted with `Authorization: Bearer <secret>` or the body's `callbackSecret` (what the live client sends). */
+export function authorise(headers: IncomingHttpHeaders, body: unknown, secret: string): void {
+  const auth = String(headers.authorization ?? '');
+  const bearer = /^Bearer\s+(.+)$/i.exec(auth)?.[1]?.trim();
+  const fromBody = body && typeof body === 'object' ? (body as Record<string, unknown>).callbackSecret : undefined;
+  if (sameSecret(bearer, secret) || sameSecret(fromBody, secret)) return;
+  throw new OvenError('UNAUTHORIZED', 'The secret is missing or wrong.');
+}
+
+function requiredString(body: Record<string, unknown>, field: string, maxLength: number): string {
+  const value = body[field];
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw new OvenError('BAD_REQUEST', `"${field}" is required and must be a non-empty string.`);
+  }
+  if (value.length > maxLength || /[\u0000-\u001f]/.test(value)) {
+    throw new OvenError('BAD_REQUEST', `"${field}" must be at most ${maxLength} printable characters.`);
+  }
+  return value;
+}
+
+export async function parseBakeRequest(body: unknown, policy: UrlPolicy): Promise<BakeRequest> {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) {
+    throw new OvenError('BAD_REQUEST', 'The request body must be a JSON object.');
+  }
+  const b = body as Record<string, unknown>;
+  const mongoId = requiredString(b, 'mongoId', 200);
+  const slug = requiredString(b, 'slug', 128);
+  if (!SLUG_PATTERN.test(slug)) {
+    throw new OvenError('BAD_SLUG', '"slug" must start with a letter or digit and hold only letters, digits, ".", "_" and "-" (at most 128).');
+  }
+  const zipUrl = requiredString(b, 'zipUrl', 2048);
+  const callbackUrl = requiredString(b, 'callbackUrl', 2048);
+  if (b.code !== undefined && b.code !== null && (typeof b.code !== 'string' || b.code.length > 200)) {
+    throw new OvenError('BAD_REQUEST', '"code" must be a string of at most 200 characters.');
+  }
+  await checkUrl(zipUrl, policy, 'zipUrl');
+  await checkUrl(callbackUrl, policy, 'callbackUrl');
+  return {
+    mongoId,
+    slug,
+    zipUrl,
+    callbackUrl,
+    ...(typeof b.code === 'string' ? { code: b.code } : {}),
+    ...(b.metadata !== undefined ? { metadata: b.metadata } : {}),
+  };
+}

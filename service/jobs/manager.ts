@@ -1,0 +1,396 @@
+// Where a job's life is decided: accepted → queued → baking stages → done | failed → callback.
+// Every change is saved before it is acted on, so a SIGKILL at any moment loses nothing:
+// on start, `recover()` resumes queued jobs, restarts interrupted bakes and pending callbacks.
+
+import { EventEmitter } from 'node:events';
+import { failurePayload, successPayload, type CallbackSeed } from '../callback/payload.ts';
+import { newDelivery, type CallbackDelivery } from '../callback/outbox.ts';
+import { OvenError, toOvenError } from '../errors.ts';
+import { log } from '../log.ts';
+import { isActive, isTerminal, jobView, newJob, type ActiveStatus, type BakeOutcome, type BakeRequest, type Job } from './job.ts';
+import type { JobStore } from './store.ts';
+import { WaitingLine } from './waiting-line.ts';
+
+/** What a running bake may tell the manager, and how the manager stops it. */
+export interface BakeControl {
+  onStage(stage: ActiveStatus): void;
+  onProgress(fraction: number): void;
+  signal: AbortSignal;
+}
+
+export interface BakeRun {
+  outcome: BakeOutcome;
+  warning?: { code: string; message: string };
+  /** Bytes downloaded (the ZIP) and uploaded (MP4 and thumbnail), for metrics. */
+  bytesIn?: number;
+  bytesOut?: number;
+}
+
+export type RunBake = (job: Job, control: BakeControl) => Promise<BakeRun>;
+
+export interface ManagerOptions {
+  store: JobStore;
+  runBake: RunBake;
+  /** Starts delivering a callback; the manager hears of its progress through `callbackChanged`. */
+  deliver: (delivery: CallbackDelivery) => void;
+  concurrency: number;
+  queueLimit: number;
+  maxAttempts: number;
+  retryBaseMs: number;
+  keepFinished: number;
+  keepFinishedMs: number;
+}
+
+export interface Submitted {
+  job: Job;
+  position: number;
+  duplicate: boolean;
+}
+
+export interface ManagerEvents {
+  /** Anything about the job changed (status, progress, callback): the dashboard follows this. */
+  change: [job: Job];
+  /** A stage of a bake ended after `durationMs`. */
+  stage: [job: Job, stage: ActiveStatus, durationMs: number];
+  /** A job reached done or failed. */
+  finished: [job: Job, figures: { bakeMs: number; bytesIn: number; bytesOut: number }];
+  /** A callback attempt ended (delivered, failed, or given up). */
+  callback: [job: Job, delivery: CallbackDelivery];
+}
+
+export class JobManager extends EventEmitter<ManagerEvents> {
+  private readonly jobs = new Map<string, Job>();
+  /** Slug → the job baking it, while that job has not ended: one bake per slug at a time. */
+  private readonly inFlight = new Map<string, string>();
+  private readonly line = new WaitingLine();
+  private readonly running = new Map<string, AbortController>();
+  private readonly retryTimers = new Map<string, NodeJS.Timeout>();
+  private readonly deliveryOwners = new Map<string, string>();
+  private draining = false;
+  private pruneTimer?: NodeJS.Timeout;
+
+  constructor(private readonly options: ManagerOptions) {
+    super();
+  }
+
+  // ---- accepting -------------------------------------------------------------
+
+  async submit(request: BakeRequest): Promise<Submitted> {
+    if (this.draining) throw new OvenError('DRAINING', 'The oven is shutting down; try again in a minute.');
+    const existingId = this.inFlight.get(request.slug);
+    const existing = existingId ? this.jobs.get(existingId) : undefined;
+    if (existing) return { job: existing, position: this.positionOf(existing.jobId), duplicate: true };
+    if (this.waitingCount() >= this.options.queueLimit) {
+      throw new OvenError('QUEUE_FULL', `The queue is full (${this.options.queueLimit} jobs waiting); try again later.`, { retryable: true });
+    }
+
+    const job = newJob(request);
+    this.jobs.set(job.jobId, job);
+    this.inFlight.set(request.slug, job.jobId);
+    try {
+      await this.options.store.save(job);
+    } catch (err) {
+      this.jobs.delete(job.jobId);
+      this.inFlight.delete(request.slug);
+      throw toOvenError(err);
+    }
+    this.line.push(job.jobId);
+    this.logFor(job).info('job accepted', { stage: 'queued', position: this.line.position(job.jobId) });
+    this.emit('change', job);
+    const position = this.line.position(job.jobId);
+    this.pump();
+    return { job, position, duplicate: false };
+  }
+
+  // ---- reading ---------------------------------------------------------------
+
+  get(jobId: string): Job | undefined {
+    return this.jobs.get(jobId);
+  }
+
+  positionOf(jobId: string): number {
+    return this.line.position(jobId);
+  }
+
+  view(job: Job) {
+    return jobView(job, this.positionOf(job.jobId));
+  }
+
+  /** Jobs not yet started, including those waiting out a passing fault. */
+  waitingCount(): number {
+    return this.line.length + this.retryTimers.size;
+  }
+
+  runningCount(): number {
+    return this.running.size;
+  }
+
+  isDraining(): boolean {
+    return this.draining;
+  }
+
+  summary(recentCount = 20) {
+    const all = [...this.jobs.values()];
+    const queued = all.filter((j) => j.status === 'queued').sort((a, b) => this.order(a) - this.order(b));
+    const active = all.filter((j) => isActive(j.status));
+    const recent = all
+      .filter((j) => isTerminal(j.status))
+      .sort((a, b) => (b.finishedAt ?? '').localeCompare(a.finishedAt ?? ''))
+      .slice(0, recentCount);
+    return {
+      queued: queued.map((j) => this.view(j)),
+      active: active.map((j) => this.view(j)),
+      recent: recent.map((j) => this.view(j)),
+    };
+  }
+
+  private order(job: Job): number {
+    const p = this.line.position(job.jobId);
+    return p === 0 ? Number.MAX_SAFE_INTEGER : p;
+  }
+
+  // ---- start-up and shutdown ---------------------------------------------------
+
+  /** Loads the store and picks up whatever the last process left unfinished. */
+  async recover(): Promise<void> {
+    const now = Date.now();
+    for (const job of await this.options.store.loadAll()) {
+      this.jobs.set(job.jobId, job);
+      if (isTerminal(job.status)) {
+        this.ensureCallback(job);
+        continue;
+      }
+      this.inFlight.set(job.request.slug, job.jobId);
+      if (isActive(job.status)) {
+        if (job.attempts >= this.options.maxAttempts) {
+          await this.fail(job, new OvenError('INTERRUPTED', `The oven stopped ${job.attempts} times while baking this tape; giving up.`));
+          continue;
+        }
+        this.logFor(job).warn('bake was interrupted; starting it again', { stage: job.status, attempts: job.attempts });
+        job.status = 'queued';
+        job.progress = 0;
+        await this.options.store.save(job);
+      }
+      const retryAt = job.retryAt ? Date.parse(job.retryAt) : 0;
+      if (retryAt > now) this.scheduleRetry(job, retryAt - now);
+      else this.line.push(job.jobId);
+    }
+    this.prune();
+    this.pruneTimer = setInterval(() => this.prune(), 10 * 60_000).unref();
+    this.pump();
+  }
+
+  /**
+   * Stops taking and starting work. Running bakes may finish within `graceMs`; the rest are
+   * stopped and put back in the line (in the store), to start again when the oven next starts.
+   */
+  async drain(graceMs: number): Promise<{ finished: number; requeued: number }> {
+    this.draining = true;
+    for (const timer of this.retryTimers.values()) clearTimeout(timer);
+    this.retryTimers.clear();
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
+    const before = this.running.size;
+    const deadline = Date.now() + graceMs;
+    while (this.running.size > 0 && Date.now() < deadline) await sleep(Math.min(200, deadline - Date.now()));
+    const requeued = this.running.size;
+    for (const controller of this.running.values()) controller.abort();
+    while (this.running.size > 0) await sleep(50);
+    return { finished: before - requeued, requeued };
+  }
+
+  // ---- callbacks -----------------------------------------------------------------
+
+  /** The outbox reports every change of a delivery here; it is saved with its job. */
+  async callbackChanged(delivery: CallbackDelivery): Promise<void> {
+    const jobId = this.deliveryOwners.get(delivery.id);
+    const job = jobId ? this.jobs.get(jobId) : undefined;
+    if (!job) return;
+    job.callback = { ...delivery };
+    if (delivery.state !== 'pending') this.deliveryOwners.delete(delivery.id);
+    await this.options.store.save(job);
+    const level = delivery.state === 'gave-up' ? 'error' : 'info';
+    this.logFor(job)[level]('callback ' + (delivery.state === 'pending' ? 'attempt failed' : delivery.state), {
+      stage: 'callback',
+      attempts: delivery.attempts,
+      lastError: delivery.lastError,
+    });
+    this.emit('callback', job, delivery);
+    this.emit('change', job);
+  }
+
+  // ---- running -------------------------------------------------------------------
+
+  private pump(): void {
+    while (!this.draining && this.running.size < this.options.concurrency) {
+      const jobId = this.line.shift();
+      if (!jobId) return;
+      const job = this.jobs.get(jobId);
+      if (job && job.status === 'queued') void this.run(job);
+    }
+  }
+
+  private async run(job: Job): Promise<void> {
+    const controller = new AbortController();
+    this.running.set(job.jobId, controller);
+    const logger = this.logFor(job);
+    let stage: ActiveStatus = 'downloading';
+    let stageStarted = Date.now();
+    const startedAt = stageStarted;
+    try {
+      job.attempts += 1;
+      job.status = stage;
+      job.progress = 0;
+      job.startedAt = new Date(startedAt).toISOString();
+      job.stageMs = {};
+      delete job.retryAt;
+      delete job.error;
+      await this.options.store.save(job);
+      logger.info('bake started', { stage, attempts: job.attempts });
+      this.emit('change', job);
+
+      const control: BakeControl = {
+        signal: controller.signal,
+        onStage: (next) => {
+          if (next === stage) return;
+          const now = Date.now();
+          job.stageMs![stage] = now - stageStarted;
+          logger.info('stage finished', { stage, durationMs: now - stageStarted });
+          this.emit('stage', job, stage, now - stageStarted);
+          stage = next;
+          stageStarted = now;
+          job.status = next;
+          // Stage changes are saved in the background: a crash restarts the bake whatever stage it was in.
+          this.options.store.save(job).catch((err) => logger.error('could not save stage', { err }));
+          this.emit('change', job);
+        },
+        onProgress: (fraction) => {
+          const clamped = Math.max(job.progress, Math.min(1, fraction));
+          if (clamped - job.progress < 0.01 && clamped < 1) return;
+          job.progress = clamped;
+          this.emit('change', job);
+        },
+      };
+
+      const run = await this.options.runBake(job, control);
+      job.stageMs![stage] = Date.now() - stageStarted;
+      this.emit('stage', job, stage, Date.now() - stageStarted);
+      job.result = run.outcome;
+      if (run.warning) job.warning = run.warning;
+      await this.finish(job, 'done');
+      this.emit('finished', job, { bakeMs: Date.now() - startedAt, bytesIn: run.bytesIn ?? 0, bytesOut: run.bytesOut ?? 0 });
+      logger.info('bake done', { stage: 'done', durationMs: Date.now() - startedAt, stageMs: job.stageMs, bytes: run.outcome.bytes });
+    } catch (err) {
+      job.stageMs![stage] = Date.now() - stageStarted;
+      await this.handleFailure(job, err, controller.signal.aborted).catch((saveErr) =>
+        logger.error('could not record the failure', { err: saveErr }),
+      );
+      if (job.status === 'failed') this.emit('finished', job, { bakeMs: Date.now() - startedAt, bytesIn: 0, bytesOut: 0 });
+    } finally {
+      this.running.delete(job.jobId);
+      this.pump();
+    }
+  }
+
+  private async handleFailure(job: Job, err: unknown, aborted: boolean): Promise<void> {
+    const logger = this.logFor(job);
+    if (aborted && this.draining) {
+      // Stopped for shutdown: not the tape's fault, so this start does not count.
+      job.status = 'queued';
+      job.progress = 0;
+      job.attempts = Math.max(0, job.attempts - 1);
+      await this.options.store.save(job);
+      logger.warn('bake stopped for shutdown; it will start again', { stage: 'queued' });
+      this.emit('change', job);
+      return;
+    }
+    const error = toOvenError(err);
+    if (error.code === 'INTERNAL') logger.error('unexpected failure', { err, cause: String((err as Error)?.stack ?? err) });
+    if (error.retryable && job.attempts < this.options.maxAttempts) {
+      const delay = this.options.retryBaseMs * 2 ** (job.attempts - 1);
+      job.status = 'queued';
+      job.progress = 0;
+      job.error = { code: error.code, message: error.message };
+      job.retryAt = new Date(Date.now() + delay).toISOString();
+      await this.options.store.save(job);
+      logger.warn('bake hit a passing fault; will try again', { stage: 'queued', errorCode: error.code, error: error.message, retryInMs: delay });
+      this.scheduleRetry(job, delay);
+      this.emit('change', job);
+      return;
+    }
+    await this.fail(job, error);
+  }
+
+  private scheduleRetry(job: Job, delayMs: number): void {
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(job.jobId);
+      this.line.push(job.jobId);
+      this.pump();
+    }, delayMs);
+    this.retryTimers.set(job.jobId, timer);
+  }
+
+  private async fail(job: Job, error: OvenError): Promise<void> {
+    job.error = { code: error.code, message: error.message };
+    await this.finish(job, 'failed');
+    this.logFor(job).warn('bake failed', { stage: 'failed', errorCode: error.code, error: error.message });
+  }
+
+  /** The outcome and its callback are saved together: one terminal callback per job, even across a crash. */
+  private async finish(job: Job, status: 'done' | 'failed'): Promise<void> {
+    job.status = status;
+    job.progress = status === 'done' ? 1 : job.progress;
+    job.finishedAt = new Date().toISOString();
+    delete job.retryAt;
+    if (status === 'done') delete job.error;
+    job.callback = newDelivery(job.request.callbackUrl, this.callbackPayload(job));
+    this.inFlight.delete(job.request.slug);
+    await this.options.store.save(job);
+    this.emit('change', job);
+    this.startDelivery(job);
+    this.prune();
+  }
+
+  private callbackPayload(job: Job): Record<string, unknown> {
+    const { mongoId, slug, code, metadata } = job.request;
+    const seed: CallbackSeed = { mongoId, slug, code, jobId: job.jobId, metadata };
+    if (job.status === 'done' && job.result) return successPayload(seed, job.result);
+    return failurePayload(seed, job.error ?? { code: 'INTERNAL', message: 'The bake failed.' });
+  }
+
+  private ensureCallback(job: Job): void {
+    if (!job.callback) {
+      job.callback = newDelivery(job.request.callbackUrl, this.callbackPayload(job));
+      this.options.store.save(job).catch((err) => this.logFor(job).error('could not save callback', { err }));
+    }
+    this.startDelivery(job);
+  }
+
+  private startDelivery(job: Job): void {
+    const delivery = job.callback;
+    if (!delivery || delivery.state !== 'pending') return;
+    this.deliveryOwners.set(delivery.id, job.jobId);
+    this.options.deliver({ ...delivery });
+  }
+
+  /** Forgets finished jobs past the count or age limit, but never one whose callback is still pending. */
+  private prune(): void {
+    const finished = [...this.jobs.values()]
+      .filter((j) => isTerminal(j.status) && j.callback?.state !== 'pending')
+      .sort((a, b) => (b.finishedAt ?? '').localeCompare(a.finishedAt ?? ''));
+    const oldest = Date.now() - this.options.keepFinishedMs;
+    finished.forEach((job, i) => {
+      if (i >= this.options.keepFinished || Date.parse(job.finishedAt ?? '') < oldest) {
+        this.jobs.delete(job.jobId);
+        this.options.store.remove(job.jobId).catch((err) => log.error('could not remove old job', { jobId: job.jobId, err }));
+      }
+    });
+  }
+
+  private logFor(job: Job) {
+    return log.child({ jobId: job.jobId, slug: job.request.slug });
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+}

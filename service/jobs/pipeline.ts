@@ -1,0 +1,81 @@
+// One job's bake, end to end: fetch → unzip → tape → encode → thumbnail (bake/), then upload (storage/).
+// The manager decides what happens around it; this only does the work and reports its stages.
+
+import type { Dispatcher } from 'undici';
+import { bakeTape, withWorkDir } from '../bake/index.ts';
+import { bakeLimitsFrom } from '../bake/limits.ts';
+import type { Config } from '../config.ts';
+import { checkUrl, type UrlPolicy } from '../net/guard.ts';
+import { artObjectKey, downloadArtObject } from '../storage/art.ts';
+import { tapeKeys, type BlobStore } from '../storage/index.ts';
+import type { Job } from './job.ts';
+import type { BakeRun, RunBake } from './manager.ts';
+
+const IMMUTABLE = 'public, max-age=31536000, immutable';
+
+export interface PipelineDeps {
+  config: Config;
+  blobs: BlobStore;
+  dispatcher: Dispatcher;
+}
+
+export function createBakeRunner({ config, blobs, dispatcher }: PipelineDeps): RunBake {
+  const limits = bakeLimitsFrom(config);
+  const policy: UrlPolicy = { allowPrivateNetworks: config.allowPrivateNetworks, allowedHosts: config.allowedHosts };
+
+  return (job: Job, control): Promise<BakeRun> =>
+    withWorkDir(config.tempDir, job.request.slug, async (workDir) => {
+      const zipUrl = new URL(job.request.zipUrl);
+      const artKey = config.art ? artObjectKey(zipUrl, config.art) : undefined;
+      const baked = await bakeTape({
+        source: job.request.zipUrl,
+        slug: job.request.slug,
+        workDir,
+        limits,
+        dispatcher,
+        checkUrl: async (url) => {
+          await checkUrl(url.toString(), policy, 'zipUrl');
+        },
+        // A tape in the art Space is fetched with credentials: no dependence on a public ACL.
+        download:
+          artKey && config.art
+            ? (dest) => downloadArtObject(config.art!, artKey, dest, limits.maxZipBytes, control.signal)
+            : undefined,
+        onStage: (stage) => control.onStage(stage),
+        onProgress: (fraction) => control.onProgress(fraction * 0.95),
+        signal: control.signal,
+      });
+
+      control.onStage('uploading');
+      const keys = tapeKeys(job.request.slug);
+      const mp4 = await blobs.put(keys.mp4, baked.mp4Path, 'video/mp4', IMMUTABLE);
+      let thumbnailUrl: string | undefined;
+      let thumbnailBytes = 0;
+      let warning = baked.thumbnailError;
+      if (baked.thumbnailPath) {
+        try {
+          const thumbnail = await blobs.put(keys.thumbnail, baked.thumbnailPath, 'image/jpeg', IMMUTABLE);
+          thumbnailUrl = thumbnail.url;
+          thumbnailBytes = thumbnail.bytes;
+        } catch (err) {
+          // A lost thumbnail does not throw away a good MP4.
+          warning = { code: 'UPLOAD_FAILED', message: `The thumbnail could not be uploaded: ${(err as Error).message}` };
+        }
+      }
+      control.onProgress(1);
+      return {
+        outcome: {
+          mp4Url: mp4.url,
+          ...(thumbnailUrl ? { thumbnailUrl } : {}),
+          durationMs: Math.round(baked.durationMs),
+          frames: baked.frames,
+          width: baked.width,
+          height: baked.height,
+          bytes: mp4.bytes,
+        },
+        ...(warning ? { warning } : {}),
+        bytesIn: baked.zipBytes,
+        bytesOut: mp4.bytes + thumbnailBytes,
+      };
+    });
+}
