@@ -1,0 +1,90 @@
+// ZIPs that live in the ART Space are fetched with the oven's own credentials, so baking does
+// not depend on the object being public.
+
+import { createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import type { Config } from '../config.ts';
+import { OvenError, toOvenError } from '../errors.ts';
+import { describeS3Error, httpStatusOf, isTransient, makeS3Client } from './s3.ts';
+
+type ArtSpace = NonNullable<Config['art']>;
+
+/**
+ * The object key when zipUrl points into the art bucket — virtual-host style
+ * (bucket.sfo3.digitaloceanspaces.com/key), its CDN twin (bucket.sfo3.cdn.digitaloceanspaces.com/key)
+ * or path style (sfo3.digitaloceanspaces.com/bucket/key) on that endpoint — else undefined.
+ */
+export function artObjectKey(zipUrl: URL, art: ArtSpace): string | undefined {
+  const endpoint = new URL(art.endpoint);
+  const host = zipUrl.host.toLowerCase();
+  const endpointHost = endpoint.host.toLowerCase();
+  const bucket = art.bucket.toLowerCase();
+  let rawKey: string | undefined;
+  const cdnHost = endpointHost.replace(/^([a-z0-9-]+)\.digitaloceanspaces\.com$/, '$1.cdn.digitaloceanspaces.com');
+  if (host === `${bucket}.${endpointHost}` || (cdnHost !== endpointHost && host === `${bucket}.${cdnHost}`)) {
+    rawKey = zipUrl.pathname.slice(1);
+  } else if (host === endpointHost && zipUrl.pathname.startsWith(`/${art.bucket}/`)) {
+    rawKey = zipUrl.pathname.slice(art.bucket.length + 2);
+  }
+  if (!rawKey) return undefined;
+  try {
+    return decodeURIComponent(rawKey);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Counts bytes and stops the stream once they pass the cap (Content-Length may be missing or wrong). */
+function byteCap(maxBytes: number, counted: { bytes: number }): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      counted.bytes += chunk.length;
+      if (counted.bytes > maxBytes) return done(tooLarge(maxBytes));
+      done(null, chunk);
+    },
+  });
+}
+
+function tooLarge(maxBytes: number): OvenError {
+  return new OvenError('ZIP_TOO_LARGE', `The ZIP is larger than ${maxBytes} bytes (OVEN_MAX_ZIP_BYTES).`);
+}
+
+/** GetObject streamed to destPath with a byte cap. The file is removed when anything fails. */
+export async function downloadArtObject(art: ArtSpace, key: string, destPath: string, maxBytes: number, signal?: AbortSignal): Promise<{ bytes: number }> {
+  const client = makeS3Client(art, { requestTimeoutMs: 0 });
+  const counted = { bytes: 0 };
+  try {
+    const answer = await client.send(new GetObjectCommand({ Bucket: art.bucket, Key: key }), signal ? { abortSignal: signal } : {});
+    if (answer.ContentLength !== undefined && answer.ContentLength > maxBytes) throw tooLarge(maxBytes);
+    if (!answer.Body) throw new OvenError('FETCH_FAILED', `The ART Space answered without a body for ${key}.`, { retryable: true });
+    await pipeline(answer.Body as Readable, byteCap(maxBytes, counted), createWriteStream(destPath), signal ? { signal } : {});
+    return { bytes: counted.bytes };
+  } catch (err) {
+    await rm(destPath, { force: true }).catch(() => {});
+    throw asFetchError(err, key, signal);
+  } finally {
+    client.destroy();
+  }
+}
+
+function asFetchError(err: unknown, key: string, signal: AbortSignal | undefined): OvenError {
+  if (err instanceof OvenError) return err;
+  if (signal?.aborted) {
+    const reason = signal.reason;
+    return reason instanceof OvenError ? reason : new OvenError('FETCH_TIMEOUT', `Downloading ${key} from the ART Space took too long.`, { retryable: true, cause: err });
+  }
+  const status = httpStatusOf(err);
+  if (status === 404 || (err as { name?: string })?.name === 'NoSuchKey') {
+    return new OvenError('FETCH_HTTP_STATUS', `The ART Space has no object ${key} (HTTP 404).`, { cause: err });
+  }
+  if (status !== undefined && !isTransient(err)) {
+    return new OvenError('FETCH_HTTP_STATUS', `The ART Space refused ${key} (${describeS3Error(err)}); check the ART_SPACES_* settings.`, { cause: err });
+  }
+  const disk = toOvenError(err, 'FETCH_FAILED');
+  if (disk.code === 'DISK_FULL') return disk;
+  return new OvenError('FETCH_FAILED', `Downloading ${key} from the ART Space failed (${describeS3Error(err)}).`, { retryable: true, cause: err });
+}

@@ -1,0 +1,32 @@
+// Blob keys: where a tape's files live in a store, and which keys are safe to use as paths.
+
+export function tapeKeys(slug: string): { mp4: string; thumbnail: string } {
+  return { mp4: `tapes/${slug}.mp4`, thumbnail: `tapes/${slug}-thumb.jpg` };
+}
+
+// A segment starts with a letter, digit, _ or -: no "..", no hidden (temporary) files.
+const SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,254}$/;
+
+/** True for keys made of plain segments joined by "/": nothing that could climb out of a folder. */
+export function isSafeKey(key: string): boolean {
+  const segments = key.split('/');
+  return key.length <= 1024 && segments.every((s) => SEGMENT.test(s));
+}
+
+/** Cache-Control for tape files. A re-bake rewrites the same key, so not "immutable": a day is the longest a stale copy is seen. */
+export const BLOB_CACHE_CONTROL = 'public, max-age=86400';
+
+const TYPES: Record<string, string> = {
+  mp4: 'video/mp4',
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  png: 'image/png',
+  webm: 'video/webm',
+  json: 'application/json',
+  zip: 'application/zip',
+};
+
+export function contentTypeFor(key: string): string {
+  const ext = /\.([A-Za-z0-9]+)$/.exec(key)?.[1]?.toLowerCase();
+  return (ext && TYPES[ext]) ?? 'application/octet-stream';
+}
