@@ -58,10 +58,13 @@ export function createOven(config: OvenConfig): Oven {
 
   // A reserved IP outlives the droplet, so DNS and the inventory survive a rebuild.
   const reservedIp = new digitalocean.ReservedIp('oven', { region: config.region });
-  const assignment = new digitalocean.ReservedIpAssignment('oven', {
-    ipAddress: reservedIp.ipAddress,
-    dropletId: droplet.id.apply(Number),
-  });
+  const assignment = new digitalocean.ReservedIpAssignment(
+    'oven',
+    { ipAddress: reservedIp.ipAddress, dropletId: droplet.id.apply(Number) },
+    // On a rebuild the old assignment must go first: deleting it afterwards would unassign
+    // the IP from the new droplet.
+    { deleteBeforeReplace: true },
+  );
 
   const dnsRecord = new cloudflare.DnsRecord(
     'oven',
