@@ -1,0 +1,191 @@
+// Gets a tape ZIP onto disk: streamed from http(s), following redirects by hand so every hop is
+// checked, or copied from a local path. Never holds the ZIP in memory, stops the moment it passes
+// the size cap, and leaves no partial file behind when it fails.
+
+import { createReadStream, createWriteStream } from 'node:fs';
+import { stat, unlink } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Agent, request, type Dispatcher } from 'undici';
+import { OvenError, toOvenError } from '../errors.ts';
+
+export interface FetchZipOptions {
+  /** Bigger ZIPs are refused with ZIP_TOO_LARGE: by Content-Length up front, or as soon as the stream passes it. */
+  maxBytes: number;
+  /** Used only when no dispatcher is given; a given dispatcher brings its own connect timeout. */
+  connectTimeoutMs: number;
+  /** Longest wait for the response headers, and longest silence between body chunks. */
+  idleTimeoutMs: number;
+  /** Wall-clock limit for the whole download, redirects included. */
+  totalTimeoutMs: number;
+  /** The service passes a guarded Agent that refuses private addresses at connect time. */
+  dispatcher?: Dispatcher;
+  /**
+   * Called on the first URL and on every redirect hop; may throw an OvenError to stop. When given,
+   * `source` must be a URL: local paths are refused (BAD_URL), since a checked source came from outside.
+   */
+  checkUrl?: (url: URL) => Promise<void>;
+  /** Sent to the first host only; dropped when a redirect leaves its origin. */
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+  onProgress?: (bytesSoFar: number, totalBytes?: number) => void;
+}
+
+export const MAX_REDIRECTS = 5;
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+const USER_AGENT = 'aesthetic-computer-oven';
+
+/** source: an http(s) URL or a local file path. Streams to destPath (never buffers the whole ZIP). */
+export async function fetchZip(source: string, destPath: string, options: FetchZipOptions): Promise<{ bytes: number }> {
+  // A scheme of two or more letters makes it a URL; anything else is a path.
+  if (/^[a-z][a-z0-9+.-]+:/i.test(source)) return downloadZip(parseHttpUrl(source), destPath, options);
+  if (options.checkUrl) throw new OvenError('BAD_URL', 'The ZIP must be given as an http or https URL.');
+  return copyLocalZip(source, destPath, options);
+}
+
+function parseHttpUrl(raw: string, base?: URL): URL {
+  let url: URL;
+  try {
+    url = new URL(raw, base);
+  } catch {
+    throw new OvenError('BAD_URL', `The ZIP address is not a valid URL${base ? ' (in a redirect)' : ''}.`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new OvenError('BAD_URL', `The ZIP address must be http or https, not ${url.protocol.replace(/:$/, '')}${base ? ' (in a redirect)' : ''}.`);
+  }
+  return url;
+}
+
+async function downloadZip(first: URL, destPath: string, options: FetchZipOptions): Promise<{ bytes: number }> {
+  const totalSignal = AbortSignal.timeout(options.totalTimeoutMs);
+  const signal = options.signal ? AbortSignal.any([options.signal, totalSignal]) : totalSignal;
+  const ownAgent = options.dispatcher ? undefined : new Agent({ connect: { timeout: options.connectTimeoutMs } });
+  const dispatcher = options.dispatcher ?? ownAgent!;
+  let url = first;
+  try {
+    let headers: Record<string, string> = { 'user-agent': USER_AGENT, ...options.headers };
+    for (let hop = 0; ; hop++) {
+      await options.checkUrl?.(url);
+      const response = await request(url, {
+        dispatcher,
+        method: 'GET',
+        headers,
+        signal,
+        headersTimeout: options.idleTimeoutMs,
+        bodyTimeout: options.idleTimeoutMs,
+      });
+      if (REDIRECT_STATUSES.has(response.statusCode)) {
+        await discard(response.body);
+        if (hop >= MAX_REDIRECTS) {
+          throw new OvenError('FETCH_HTTP_STATUS', `The ZIP address redirected more than ${MAX_REDIRECTS} times.`);
+        }
+        const location = response.headers.location;
+        if (typeof location !== 'string' || location === '') {
+          throw new OvenError('FETCH_HTTP_STATUS', `The ZIP server answered ${response.statusCode} without saying where to go.`);
+        }
+        const next = parseHttpUrl(location, url);
+        // Credentials meant for one host must not travel to another.
+        if (next.origin !== url.origin) headers = { 'user-agent': USER_AGENT };
+        url = next;
+        continue;
+      }
+      if (response.statusCode < 200 || response.statusCode > 299) {
+        await discard(response.body);
+        throw statusError(response.statusCode, url);
+      }
+      const declared = Number(response.headers['content-length']);
+      const totalBytes = Number.isSafeInteger(declared) && declared >= 0 ? declared : undefined;
+      if (totalBytes !== undefined && totalBytes > options.maxBytes) {
+        await discard(response.body);
+        throw tooLarge(options.maxBytes);
+      }
+      const bytes = await writeCapped(response.body, destPath, options.maxBytes, (n) => options.onProgress?.(n, totalBytes));
+      if (totalBytes !== undefined && bytes !== totalBytes) {
+        throw new OvenError('FETCH_FAILED', `The download of the ZIP from ${url.host} ended early (${bytes} of ${totalBytes} bytes).`, { retryable: true });
+      }
+      return { bytes };
+    }
+  } catch (err) {
+    throw downloadError(err, url, options, totalSignal);
+  } finally {
+    ownAgent?.destroy().catch(() => undefined);
+  }
+}
+
+async function copyLocalZip(source: string, destPath: string, options: FetchZipOptions): Promise<{ bytes: number }> {
+  let size: number;
+  try {
+    const info = await stat(source);
+    if (!info.isFile()) throw new OvenError('FETCH_FAILED', `${source} is not a file.`);
+    size = info.size;
+  } catch (err) {
+    if (err instanceof OvenError) throw err;
+    throw new OvenError('FETCH_FAILED', `Cannot read the ZIP at ${source} (${(err as { code?: string }).code ?? 'unreadable'}).`, { cause: err });
+  }
+  if (size > options.maxBytes) throw tooLarge(options.maxBytes);
+  try {
+    return { bytes: await writeCapped(createReadStream(source), destPath, options.maxBytes, (n) => options.onProgress?.(n, size)) };
+  } catch (err) {
+    throw toOvenError(err);
+  }
+}
+
+/** Streams `body` into a new file at destPath; removes the file again if anything fails. */
+async function writeCapped(body: Readable, destPath: string, maxBytes: number, onProgress: (bytes: number) => void): Promise<number> {
+  let bytes = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      bytes += chunk.length;
+      if (bytes > maxBytes) return done(tooLarge(maxBytes));
+      onProgress(bytes);
+      done(null, chunk);
+    },
+  });
+  let created = false;
+  const file = createWriteStream(destPath, { flags: 'wx' });
+  file.once('open', () => (created = true));
+  try {
+    await pipeline(body, counter, file);
+    return bytes;
+  } catch (err) {
+    if (created) await unlink(destPath).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Reads and drops a small body so the connection can be reused; a big one is cut off. */
+async function discard(body: Dispatcher.ResponseData['body']): Promise<void> {
+  await body.dump({ limit: 64 * 1024 }).catch(() => undefined);
+}
+
+function tooLarge(maxBytes: number): OvenError {
+  return new OvenError('ZIP_TOO_LARGE', `The ZIP is larger than ${maxBytes} bytes, the limit.`);
+}
+
+function statusError(status: number, url: URL): OvenError {
+  // Server trouble and rate limits pass; a missing or forbidden ZIP stays missing.
+  const retryable = status >= 500 || status === 429 || status === 408;
+  return new OvenError('FETCH_HTTP_STATUS', `The ZIP server ${url.host} answered ${status}${status === 404 ? ' (not found)' : ''}.`, { retryable });
+}
+
+const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+
+function downloadError(err: unknown, url: URL, options: FetchZipOptions, totalSignal: AbortSignal): OvenError {
+  if (err instanceof OvenError) return err;
+  if (options.signal?.aborted) {
+    const reason: unknown = options.signal.reason;
+    return reason instanceof OvenError ? reason : new OvenError('INTERRUPTED', 'The download of the ZIP was stopped.', { retryable: true, cause: err });
+  }
+  if (totalSignal.aborted) {
+    return new OvenError('FETCH_TIMEOUT', `The download of the ZIP from ${url.host} took longer than ${options.totalTimeoutMs / 1000} s.`, { retryable: true, cause: err });
+  }
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && TIMEOUT_CODES.has(code)) {
+    return new OvenError('FETCH_TIMEOUT', `The ZIP server ${url.host} went silent for more than ${options.idleTimeoutMs / 1000} s.`, { retryable: true, cause: err });
+  }
+  // A write to our own disk failing is not the network's fault.
+  if (typeof (err as { path?: unknown } | null)?.path === 'string' || code === 'ENOSPC') return toOvenError(err);
+  const why = typeof code === 'string' ? code : err instanceof Error ? err.message.slice(0, 120) : 'network error';
+  return new OvenError('FETCH_FAILED', `Could not download the ZIP from ${url.host} (${why}).`, { retryable: true, cause: err });
+}
