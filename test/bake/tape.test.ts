@@ -157,7 +157,7 @@ test('a frame that is not a PNG is TAPE_BAD_FRAME', async () => {
   await refusedWith(await framesZip([png, await sharp(png).jpeg().toBuffer()]), 'TAPE_BAD_FRAME');
   await refusedWith(await framesZip([png, png.subarray(0, 20)]), 'TAPE_BAD_FRAME');
   const corrupt = Buffer.from(png);
-  corrupt[17] ^= 0x40; // width changed, CRC not
+  corrupt[17] = corrupt[17]! ^ 0x40; // width changed, CRC not
   await refusedWith(await framesZip([png, corrupt]), 'TAPE_BAD_FRAME');
 });
 
