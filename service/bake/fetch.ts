@@ -170,6 +170,16 @@ function statusError(status: number, url: URL): OvenError {
 }
 
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+/** Network error codes in words a person reads in a job's error. */
+const NETWORK_TROUBLE: Record<string, string> = {
+  UND_ERR_SOCKET: 'the connection closed early',
+  ECONNRESET: 'the connection was reset',
+  ECONNREFUSED: 'the connection was refused',
+  ENOTFOUND: 'the host name does not resolve',
+  EAI_AGAIN: 'the host name could not be resolved just now',
+  EHOSTUNREACH: 'the host is unreachable',
+  ENETUNREACH: 'the network is unreachable',
+};
 
 function downloadError(err: unknown, url: URL, options: FetchZipOptions, totalSignal: AbortSignal): OvenError {
   if (err instanceof OvenError) return err;
@@ -186,6 +196,6 @@ function downloadError(err: unknown, url: URL, options: FetchZipOptions, totalSi
   }
   // A write to our own disk failing is not the network's fault.
   if (typeof (err as { path?: unknown } | null)?.path === 'string' || code === 'ENOSPC') return toOvenError(err);
-  const why = typeof code === 'string' ? code : err instanceof Error ? err.message.slice(0, 120) : 'network error';
+  const why = (typeof code === 'string' && (NETWORK_TROUBLE[code] ?? code)) || (err instanceof Error ? err.message.slice(0, 120) : 'network error');
   return new OvenError('FETCH_FAILED', `Could not download the ZIP from ${url.host} (${why}).`, { retryable: true, cause: err });
 }
