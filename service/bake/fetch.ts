@@ -182,7 +182,10 @@ const NETWORK_TROUBLE: Record<string, string> = {
 };
 
 function downloadError(err: unknown, url: URL, options: FetchZipOptions, totalSignal: AbortSignal): OvenError {
-  if (err instanceof OvenError) return err;
+  // A guarded dispatcher's refusal may arrive wrapped by undici; it is the answer, whatever wraps it.
+  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof OvenError) return e;
+  }
   if (options.signal?.aborted) {
     const reason: unknown = options.signal.reason;
     return reason instanceof OvenError ? reason : new OvenError('INTERRUPTED', 'The download of the ZIP was stopped.', { retryable: true, cause: err });

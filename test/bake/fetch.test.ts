@@ -9,6 +9,7 @@ import path from 'node:path';
 import { Agent } from 'undici';
 import { fetchZip, MAX_REDIRECTS, type FetchZipOptions } from '../../service/bake/fetch.ts';
 import { OvenError } from '../../service/errors.ts';
+import { createGuardedDispatcher } from '../../service/net/guard.ts';
 
 const ZIP = Buffer.from(Array.from({ length: 200_000 }, (_, i) => (i * 31) % 256));
 const OPTIONS: FetchZipOptions = { maxBytes: 1024 * 1024, connectTimeoutMs: 2000, idleTimeoutMs: 2000, totalTimeoutMs: 10_000 };
@@ -258,6 +259,16 @@ test('uses the dispatcher it is given, and its errors pass through', async () =>
     assert.equal((await fetchZip(`${base}/tape.zip`, dest(), { ...OPTIONS, dispatcher: plain })).bytes, ZIP.length);
   } finally {
     await plain.close();
+  }
+});
+
+test("the service's guarded dispatcher refuses loopback, by address and by name", async () => {
+  const guarded = createGuardedDispatcher({ allowPrivateNetworks: false });
+  try {
+    await refusedWithoutFile(`${base}/tape.zip`, 'URL_REFUSED', { dispatcher: guarded });
+    await refusedWithoutFile(base.replace('127.0.0.1', 'localhost') + '/tape.zip', 'URL_REFUSED', { dispatcher: guarded });
+  } finally {
+    await guarded.close();
   }
 });
 
