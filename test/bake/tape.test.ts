@@ -10,6 +10,7 @@ import { extractTape } from '../../service/bake/unzip.ts';
 import { crc32 } from '../../service/bake/crc32.ts';
 import { OvenError } from '../../service/errors.ts';
 import { HITCHY_DURATIONS, makeTapeZip, solidPng, tapeEntries, toneWav } from '../helpers/sample-tape.ts';
+import { startsOf } from '../helpers/tapes.ts';
 import { buildZip, type ZipEntrySpec } from '../helpers/zip.ts';
 
 const LIMITS: TapeLimits = { maxTapeSeconds: 120, maxFramePixels: 4 * 1024 * 1024 };
@@ -48,23 +49,13 @@ async function withTiming(timing: unknown, method: ZipEntrySpec['method'] = 'def
   return buildZip([...entries, { name: 'timing.json', method, data: typeof timing === 'string' ? timing : JSON.stringify(timing) }]);
 }
 
-function runningStarts(durations: number[]): number[] {
-  const starts: number[] = [];
-  let at = 0;
-  for (const d of durations) {
-    starts.push(at);
-    at += d;
-  }
-  return starts;
-}
-
 test('a hitchy tape: each frame starts at the exact sum of the durations before it', async () => {
   const tape = await bake(await makeTapeZip({ soundSeconds: 0.5 }));
   assert.equal(tape.timingSource, 'timing.json');
   assert.equal(tape.width, 16);
   assert.equal(tape.height, 12);
   assert.deepEqual(tape.frames.map((f) => f.durationMs), HITCHY_DURATIONS);
-  assert.deepEqual(tape.frames.map((f) => f.startMs), runningStarts(HITCHY_DURATIONS));
+  assert.deepEqual(tape.frames.map((f) => f.startMs), startsOf(HITCHY_DURATIONS));
   assert.equal(tape.frames[3]!.startMs, 16.67 + 16.67 + 250);
   assert.equal(tape.durationMs, HITCHY_DURATIONS.reduce((a, b) => a + b, 0));
   assert.deepEqual(tape.frames.map((f) => f.index), [0, 1, 2, 3, 4, 5, 6, 7]);
@@ -78,7 +69,7 @@ test('an old tape (frame000000.png, no timing.json) plays at 30 fps', async () =
   const tape = await bake(await makeTapeZip({ durationsMs: [1, 1, 1, 1, 1], oldNames: true, timing: false, metadata: false, soundSeconds: null }));
   assert.equal(tape.timingSource, 'assumed-30fps');
   assert.deepEqual(tape.frames.map((f) => f.durationMs), Array(5).fill(1000 / 30));
-  assert.deepEqual(tape.frames.map((f) => f.startMs), runningStarts(Array(5).fill(ASSUMED_FRAME_MS)));
+  assert.deepEqual(tape.frames.map((f) => f.startMs), startsOf(Array(5).fill(ASSUMED_FRAME_MS)));
   assert.ok(Math.abs(tape.durationMs - 5000 / 30) < 1e-9);
   assert.equal(tape.metadata, undefined);
   assert.equal(tape.soundtrackPath, undefined);
