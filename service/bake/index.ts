@@ -1,0 +1,168 @@
+// The baker: fetch → unzip → read the tape → encode → thumbnail, in a folder the caller owns.
+
+import { mkdir, mkdtemp, rm, stat, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import type { Dispatcher } from 'undici';
+import { OvenError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { encodeTape } from './encode.ts';
+import { fetchZip } from './fetch.ts';
+import type { BakeLimits } from './limits.ts';
+import { readTape } from './tape.ts';
+import { makeThumbnail } from './thumbnail.ts';
+import { extractTape } from './unzip.ts';
+
+export type { BakeLimits } from './limits.ts';
+export { bakeLimitsFrom } from './limits.ts';
+
+export type BakeStage = 'downloading' | 'extracting' | 'encoding';
+
+export interface BakeInput {
+  /** URL or local path of the ZIP. */
+  source: string;
+  slug: string;
+  /** An existing empty folder the caller owns and removes (see withWorkDir). */
+  workDir: string;
+  limits: BakeLimits;
+  dispatcher?: Dispatcher;
+  checkUrl?: (url: URL) => Promise<void>;
+  /** Replaces fetchZip when given (the service uses it for credentialed S3 fetches). */
+  download?: (destPath: string) => Promise<{ bytes: number }>;
+  onStage?: (stage: BakeStage) => void;
+  /** 0..1 over the whole bake, never going back. */
+  onProgress?: (fraction: number) => void;
+  /** Abort kills ffmpeg and rejects. */
+  signal?: AbortSignal;
+  log?: Logger;
+}
+
+export interface BakeResult {
+  mp4Path: string;
+  thumbnailPath?: string;
+  thumbnailError?: { code: string; message: string };
+  durationMs: number;
+  frames: number;
+  width: number;
+  height: number;
+  /** Size of the MP4. */
+  bytes: number;
+  zipBytes: number;
+  timings: { downloadMs: number; extractMs: number; encodeMs: number; thumbnailMs: number };
+}
+
+/** Share of the whole bake each stage is given in onProgress; encoding is most of the work. */
+const SPAN = { download: [0, 0.15], extract: [0.15, 0.25], encode: [0.25, 0.97], thumbnail: [0.97, 1] } as const;
+
+function checkAborted(signal: AbortSignal | undefined): void {
+  if (!signal?.aborted) return;
+  const reason: unknown = signal.reason;
+  if (reason instanceof OvenError) throw reason;
+  throw new OvenError('INTERRUPTED', 'The bake was stopped before it finished.', { retryable: true, cause: reason });
+}
+
+export async function bakeTape(input: BakeInput): Promise<BakeResult> {
+  const { limits, signal, workDir } = input;
+  let reported = 0;
+  const progress = (span: readonly [number, number], fraction: number): void => {
+    const at = span[0] + (span[1] - span[0]) * Math.min(1, Math.max(0, fraction));
+    if (at > reported) {
+      reported = at;
+      input.onProgress?.(at);
+    }
+  };
+  const clock = (): (() => number) => {
+    const start = performance.now();
+    return () => Math.round(performance.now() - start);
+  };
+
+  checkAborted(signal);
+  input.onStage?.('downloading');
+  const zipPath = path.join(workDir, 'tape.zip');
+  let elapsed = clock();
+  const { bytes: zipBytes } = input.download
+    ? await input.download(zipPath)
+    : await fetchZip(input.source, zipPath, {
+        maxBytes: limits.maxZipBytes,
+        connectTimeoutMs: limits.downloadIdleSeconds * 1000,
+        idleTimeoutMs: limits.downloadIdleSeconds * 1000,
+        totalTimeoutMs: limits.downloadTimeoutSeconds * 1000,
+        ...(input.dispatcher ? { dispatcher: input.dispatcher } : {}),
+        ...(input.checkUrl ? { checkUrl: input.checkUrl } : {}),
+        ...(signal ? { signal } : {}),
+        onProgress: (bytes, total) => progress(SPAN.download, bytes / (total ?? limits.maxZipBytes)),
+      });
+  const downloadMs = elapsed();
+  progress(SPAN.download, 1);
+
+  checkAborted(signal);
+  input.onStage?.('extracting');
+  elapsed = clock();
+  const extracted = await extractTape(zipPath, path.join(workDir, 'tape'), {
+    maxEntries: limits.maxEntries,
+    maxUnzippedBytes: limits.maxUnzippedBytes,
+  });
+  // The frames are out; the ZIP's disk space is better spent on the MP4.
+  await unlink(zipPath).catch(() => {});
+  const tape = await readTape(extracted, { maxTapeSeconds: limits.maxTapeSeconds, maxFramePixels: limits.maxFramePixels });
+  const extractMs = elapsed();
+  progress(SPAN.extract, 1);
+
+  checkAborted(signal);
+  input.onStage?.('encoding');
+  const outDir = path.join(workDir, 'out');
+  await mkdir(outDir, { recursive: true });
+  const mp4Path = path.join(outDir, `${input.slug}.mp4`);
+  elapsed = clock();
+  const encoded = await encodeTape(tape, mp4Path, {
+    ffmpegPath: limits.ffmpegPath,
+    ffprobePath: limits.ffprobePath,
+    scale: limits.scale,
+    timeoutSeconds: limits.encodeTimeoutSeconds,
+    ...(signal ? { signal } : {}),
+    onProgress: (f) => progress(SPAN.encode, f),
+    ...(input.log ? { log: input.log } : {}),
+  });
+  const encodeMs = elapsed();
+  const { size: bytes } = await stat(mp4Path);
+
+  // A good MP4 is kept even when its thumbnail cannot be made.
+  checkAborted(signal);
+  elapsed = clock();
+  const thumbPath = path.join(outDir, `${input.slug}-thumb.jpg`);
+  let thumbnail: Pick<BakeResult, 'thumbnailPath' | 'thumbnailError'>;
+  try {
+    await makeThumbnail(tape, thumbPath, limits.scale);
+    thumbnail = { thumbnailPath: thumbPath };
+  } catch (err) {
+    const e = err instanceof OvenError ? err : new OvenError('THUMBNAIL_FAILED', 'The thumbnail could not be made.', { cause: err });
+    input.log?.warn('thumbnail failed', { err: e });
+    thumbnail = { thumbnailError: { code: e.code, message: e.message } };
+  }
+  const thumbnailMs = elapsed();
+  progress(SPAN.thumbnail, 1);
+
+  return {
+    mp4Path,
+    ...thumbnail,
+    durationMs: tape.durationMs,
+    frames: tape.frames.length,
+    width: encoded.width,
+    height: encoded.height,
+    bytes,
+    zipBytes,
+    timings: { downloadMs, extractMs, encodeMs, thumbnailMs },
+  };
+}
+
+/** mkdtemp under tempDir, run fn, rm -rf whatever happens (also if fn throws). */
+export async function withWorkDir<T>(tempDir: string, slug: string, fn: (dir: string) => Promise<T>): Promise<T> {
+  await mkdir(tempDir, { recursive: true });
+  // The slug is checked by callers; keep only safe characters anyway, it is just a readable prefix.
+  const prefix = `oven-${slug.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 64)}-`;
+  const dir = await mkdtemp(path.join(tempDir, prefix));
+  try {
+    return await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+  }
+}

@@ -1,0 +1,193 @@
+// The MP4 against the tape: each frame at its recorded time, the sound in sync and cut to length,
+// faststart, whole-factor crisp upscale with even sides. Real ffmpeg on generated tapes.
+
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+import { loadConfig } from '../../service/config.ts';
+import { evenUp, scaleFactorFor } from '../../service/bake/encode.ts';
+import { bakeLimitsFrom, bakeTape, type BakeLimits, type BakeResult } from '../../service/bake/index.ts';
+import { decodeFrameAt, decodeVideoFrames, hitchyDurations, makeTapeZip, startsOf, steadyDurations, type TapeSpec } from '../helpers/tapes.ts';
+
+const run = promisify(execFile);
+const limits: BakeLimits = bakeLimitsFrom(loadConfig({}));
+let root: string;
+
+before(async () => {
+  root = await mkdtemp(path.join(os.tmpdir(), 'oven-encode-test-'));
+});
+after(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+async function bake(spec: TapeSpec, overrides: Partial<BakeLimits> = {}): Promise<BakeResult> {
+  const dir = await mkdtemp(path.join(root, 'job-'));
+  const zipPath = path.join(dir, 'tape.zip');
+  await writeFile(zipPath, await makeTapeZip(spec));
+  const workDir = path.join(dir, 'work');
+  await mkdir(workDir);
+  return bakeTape({ source: zipPath, slug: 'tape', workDir, limits: { ...limits, ...overrides } });
+}
+
+interface StreamInfo {
+  codec_type: string;
+  codec_name: string;
+  width?: number;
+  height?: number;
+  pix_fmt?: string;
+  duration: string;
+}
+
+async function streams(mp4: string): Promise<{ video?: StreamInfo; audio?: StreamInfo; formatSeconds: number }> {
+  const { stdout } = await run('ffprobe', ['-v', 'error', '-show_streams', '-show_format', '-of', 'json', mp4]);
+  const info = JSON.parse(stdout) as { streams: StreamInfo[]; format: { duration: string } };
+  const video = info.streams.find((s) => s.codec_type === 'video');
+  const audio = info.streams.find((s) => s.codec_type === 'audio');
+  return { ...(video ? { video } : {}), ...(audio ? { audio } : {}), formatSeconds: Number(info.format.duration) };
+}
+
+/**
+ * Every tape frame appears once, in order, at its recorded start. The list may end with one repeat
+ * of the last frame at the tape's end: the marker that gives the last frame its duration.
+ */
+async function assertFramesOnTime(mp4: string, durations: number[]): Promise<number> {
+  const { frames } = await decodeVideoFrames(mp4);
+  const starts = startsOf(durations);
+  const total = durations.reduce((a, b) => a + b, 0);
+  let shown = frames;
+  if (frames.length === durations.length + 1) {
+    const end = frames[frames.length - 1]!;
+    assert.equal(end.index, durations.length - 1, 'the extra frame at the end repeats the last frame');
+    assert.ok(Math.abs(end.ptsMs - total) <= 1, `end marker at ${end.ptsMs} ms, tape ends at ${total} ms`);
+    shown = frames.slice(0, -1);
+  }
+  assert.deepEqual(
+    shown.map((f) => f.index),
+    durations.map((_, i) => i),
+    'each tape frame is shown exactly once and in order',
+  );
+  let worst = 0;
+  for (const [i, f] of shown.entries()) {
+    const error = Math.abs(f.ptsMs - starts[i]!);
+    worst = Math.max(worst, error);
+    // The contract allows 20 ms; microsecond timestamps make it exact to the 90 kHz track clock.
+    assert.ok(error <= 1, `frame ${i} shown at ${f.ptsMs.toFixed(3)} ms, recorded at ${starts[i]!.toFixed(3)} ms`);
+  }
+  return worst;
+}
+
+/** Top-level MP4 box types in file order. */
+function topLevelBoxes(file: Buffer): string[] {
+  const types: string[] = [];
+  let at = 0;
+  while (at + 8 <= file.length) {
+    let size = file.readUInt32BE(at);
+    const type = file.toString('latin1', at + 4, at + 8);
+    if (size === 1) size = Number(file.readBigUInt64BE(at + 8));
+    if (size === 0) size = file.length - at;
+    types.push(type);
+    if (size < 8) break;
+    at += size;
+  }
+  return types;
+}
+
+test('a steady 60 fps tape: every frame at its start, video as long as the tape, no sound stream when there is none', async () => {
+  const durations = steadyDurations(1.5, 60);
+  const result = await bake({ width: 32, height: 24, durationsMs: durations, soundSeconds: null });
+  await assertFramesOnTime(result.mp4Path, durations);
+  const { video, audio } = await streams(result.mp4Path);
+  const total = durations.reduce((a, b) => a + b, 0);
+  assert.ok(video);
+  assert.equal(audio, undefined);
+  assert.ok(Math.abs(Number(video.duration) * 1000 - total) <= 20, `video lasts ${video.duration} s, tape ${total} ms`);
+});
+
+test('a hitchy tape (100 and 250 ms stalls, fractional durations): frames on their recorded times, sound as long as the tape and in sync', async () => {
+  const durations = hitchyDurations(2.2, 23);
+  assert.ok(durations.includes(250) && durations.includes(100.4));
+  const total = durations.reduce((a, b) => a + b, 0);
+  // AC's recorder pads the soundtrack with up to ~85 ms of silence.
+  const result = await bake({ width: 33, height: 24, durationsMs: durations, soundSeconds: total / 1000 + 0.085 });
+  await assertFramesOnTime(result.mp4Path, durations);
+
+  const { video, audio, formatSeconds } = await streams(result.mp4Path);
+  assert.ok(video && audio);
+  assert.equal(video.codec_name, 'h264');
+  assert.equal(video.pix_fmt, 'yuv420p');
+  assert.equal(audio.codec_name, 'aac');
+  assert.ok(Math.abs(Number(video.duration) * 1000 - total) <= 20, `video ${video.duration} s vs tape ${total} ms`);
+  assert.ok(Math.abs(Number(audio.duration) * 1000 - total) <= 30, `audio ${audio.duration} s vs tape ${total} ms`);
+  assert.ok(Math.abs(formatSeconds * 1000 - total) <= 30);
+
+  // The soundtrack's first loud burst is at exactly 1 s; it must still be there in the MP4.
+  const pcm = (await run('ffmpeg', ['-v', 'error', '-nostdin', '-i', result.mp4Path, '-map', '0:a:0', '-ac', '1', '-ar', '48000', '-f', 's16le', 'pipe:1'], { encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 })).stdout;
+  let onset = -1;
+  for (let i = 0; i + 1 < pcm.length; i += 2) {
+    if (Math.abs(pcm.readInt16LE(i)) > 0.4 * 32767) {
+      onset = i / 2 / 48000;
+      break;
+    }
+  }
+  assert.ok(Math.abs(onset - 1) <= 0.02, `the 1 s burst is heard at ${onset} s`);
+});
+
+test('a soundtrack far longer than the frames is cut: the video does not grow', async () => {
+  const durations = steadyDurations(1, 30);
+  const result = await bake({ width: 16, height: 16, durationsMs: durations, soundSeconds: 20 });
+  const total = durations.reduce((a, b) => a + b, 0);
+  const { video, audio, formatSeconds } = await streams(result.mp4Path);
+  assert.ok(video && audio);
+  assert.ok(Number(audio.duration) * 1000 <= total + 30, `audio lasts ${audio.duration} s`);
+  assert.ok(formatSeconds * 1000 <= total + 30, `the file lasts ${formatSeconds} s`);
+  assert.ok(Math.abs(result.durationMs - total) < 0.01);
+});
+
+test('faststart: the moov atom comes before mdat', async () => {
+  const result = await bake({ durationsMs: steadyDurations(0.5, 30), soundSeconds: 0.5 });
+  const boxes = topLevelBoxes(await readFile(result.mp4Path));
+  assert.ok(boxes.includes('moov') && boxes.includes('mdat'), boxes.join(','));
+  assert.ok(boxes.indexOf('moov') < boxes.indexOf('mdat'), `box order: ${boxes.join(',')}`);
+});
+
+test('dimensions: 3× by default, odd sides padded by one pixel, and edges stay hard (no blur)', async () => {
+  const result = await bake({ width: 33, height: 25, durationsMs: [200, 200, 200], soundSeconds: null });
+  assert.deepEqual([result.width, result.height], [100, 76]);
+  const frame = await decodeFrameAt(result.mp4Path, 0.3);
+  assert.deepEqual([frame.width, frame.height], [100, 76]);
+  // Frame 1's code: bit 0 white, bits 1..7 black, on the top row of blocks. Walk across the first
+  // block edge: nearest-neighbour goes from white to black in one pixel; a rescale would ramp.
+  const y = Math.floor(76 / 4);
+  const luma = (x: number): number => {
+    const at = (y * frame.width + x) * 3;
+    return 0.299 * frame.rgb[at]! + 0.587 * frame.rgb[at + 1]! + 0.114 * frame.rgb[at + 2]!;
+  };
+  const middling: number[] = [];
+  for (let x = 2; x < 30; x++) if (luma(x) > 40 && luma(x) < 215) middling.push(x);
+  assert.ok(middling.length <= 1, `pixels between black and white at x=${middling.join(',')}`);
+  assert.ok(luma(3) > 215 && luma(20) < 40, 'the first block is white, the second black');
+});
+
+test('a frame too big for 3× is upscaled less, to fit 1920×1080 or 1080×1920', async () => {
+  const landscape = await bake({ width: 700, height: 300, durationsMs: [50, 50], soundSeconds: null });
+  assert.deepEqual([landscape.width, landscape.height], [1400, 600]);
+  const portrait = await bake({ width: 361, height: 640, durationsMs: [50, 50], soundSeconds: null }, { scale: 4 });
+  assert.deepEqual([portrait.width, portrait.height], [722, 1280]);
+});
+
+test('scaleFactorFor: whole factors that fit, never below 1', () => {
+  assert.equal(scaleFactorFor(320, 240, 3), 3);
+  assert.equal(scaleFactorFor(640, 480, 3), 2);
+  assert.equal(scaleFactorFor(640, 360, 3), 3);
+  assert.equal(scaleFactorFor(240, 320, 3), 3);
+  assert.equal(scaleFactorFor(480, 640, 3), 2);
+  assert.equal(scaleFactorFor(1000, 1000, 3), 1);
+  assert.equal(scaleFactorFor(2500, 1400, 3), 1, 'too big even at 1×: kept at 1×, never shrunk');
+  assert.equal(scaleFactorFor(100, 100, 1), 1);
+  assert.equal(evenUp(99), 100);
+  assert.equal(evenUp(100), 100);
+});
