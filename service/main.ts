@@ -9,12 +9,12 @@ import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createHealthCheck } from './health.ts';
 import { createApp } from './http/app.ts';
 import { JobManager } from './jobs/manager.ts';
-import { createBakeRunner } from './jobs/pipeline.ts';
+import { clearWorkRoot, createBakeRunner, workRootOf } from './jobs/pipeline.ts';
 import { FileJobStore } from './jobs/store.ts';
 import { createOvenMetrics } from './metrics/oven-metrics.ts';
 import { log, registerSecret, setLogLevel } from './log.ts';
 import { createGuardedDispatcher } from './net/guard.ts';
-import { createBlobStore } from './storage/index.ts';
+import { createBlobStore, localBlobRoot } from './storage/index.ts';
 
 function packageVersion(): string {
   // service/main.ts under tsx, dist/service/main.js when built: package.json is one or two folders up.
@@ -53,6 +53,8 @@ async function main(): Promise<void> {
 
   await mkdir(config.dataDir, { recursive: true });
   await mkdir(config.tempDir, { recursive: true });
+  const workRoot = workRootOf(config);
+  await clearWorkRoot(workRoot); // folders of bakes a killed process never finished
   const store = await new FileJobStore(config.dataDir).init();
   const blobs = createBlobStore(config);
   const policy = { allowPrivateNetworks: config.allowPrivateNetworks, allowedHosts: config.allowedHosts };
@@ -71,7 +73,7 @@ async function main(): Promise<void> {
   });
   jobs = new JobManager({
     store,
-    runBake: createBakeRunner({ config, blobs, dispatcher }),
+    runBake: createBakeRunner({ config, blobs, dispatcher, workRoot }),
     deliver: (delivery) => outbox.add(delivery),
     concurrency: config.concurrency,
     queueLimit: config.queueLimit,
@@ -97,7 +99,7 @@ async function main(): Promise<void> {
     concurrency: config.concurrency,
     queueLimit: config.queueLimit,
     metrics: createOvenMetrics(jobs),
-    ...(blobs.kind === 'local' ? { localBlobRoot: path.join(config.dataDir, 'blobs') } : {}),
+    ...(blobs.kind === 'local' ? { localBlobRoot: localBlobRoot(config) } : {}),
   });
   app.server?.on('error', (err) => {
     log.error('server error', { err });

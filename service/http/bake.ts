@@ -21,12 +21,12 @@ export function bakeRoute(jobs: JobManager, secret: string, policy: UrlPolicy) {
       const body = await readJsonBody(req, MAX_BAKE_BODY_BYTES);
       authorise(req.headers, body, secret);
       const request = await parseBakeRequest(body, policy);
-      const { job, position, duplicate } = await jobs.submit(request);
+      const { job, status, position, duplicate } = await jobs.submit(request);
       res.locals = { jobId: job.jobId };
       sendJson(res, 202, {
         jobId: job.jobId,
         slug: job.request.slug,
-        status: job.status,
+        status,
         statusUrl: `/status/${job.jobId}`,
         position,
         ...(duplicate ? { duplicate: true } : {}),

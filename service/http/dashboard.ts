@@ -127,7 +127,7 @@ progress { flex: 1; height: 10px; }
 const PAGE = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Oven</title><style>${STYLE}</style></head>
+<link rel="icon" href="data:,"><title>Oven</title><style>${STYLE}</style></head>
 <body>
 <header><h1>Oven</h1><span id="conn">connecting…</span></header>
 <section class="figures" aria-label="queue">
@@ -140,7 +140,7 @@ const PAGE = `<!doctype html>
 </body></html>`;
 
 const scriptHash = createHash('sha256').update(SCRIPT).digest('base64');
-const CSP = `default-src 'none'; script-src 'sha256-${scriptHash}'; style-src 'unsafe-inline'; img-src 'self' https: http:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
+const CSP = `default-src 'none'; script-src 'sha256-${scriptHash}'; style-src 'unsafe-inline'; img-src 'self' https: http: data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
 
 export function dashboardRoute() {
   return (_req: unknown, res: ServerResponse) => {

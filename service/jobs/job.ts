@@ -3,6 +3,9 @@
 
 import { randomBytes } from 'node:crypto';
 import type { CallbackDelivery } from '../callback/outbox.ts';
+import type { BakeOutcome } from '../callback/payload.ts';
+
+export type { BakeOutcome };
 
 /** The job body Netlify sends (the contract), minus the secret. */
 export interface BakeRequest {
@@ -17,16 +20,6 @@ export interface BakeRequest {
 export const ACTIVE_STATUSES = ['downloading', 'extracting', 'encoding', 'uploading'] as const;
 export type ActiveStatus = (typeof ACTIVE_STATUSES)[number];
 export type JobStatus = 'queued' | ActiveStatus | 'done' | 'failed';
-
-export interface BakeOutcome {
-  mp4Url: string;
-  thumbnailUrl?: string;
-  durationMs: number;
-  frames: number;
-  width: number;
-  height: number;
-  bytes: number;
-}
 
 export interface Job {
   jobId: string;

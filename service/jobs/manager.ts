@@ -43,6 +43,8 @@ export interface ManagerOptions {
 
 export interface Submitted {
   job: Job;
+  /** The job's status when it was answered: a new job is `queued`, even if it starts at once. */
+  status: Job['status'];
   position: number;
   duplicate: boolean;
 }
@@ -79,7 +81,7 @@ export class JobManager extends EventEmitter<ManagerEvents> {
     if (this.draining) throw new OvenError('DRAINING', 'The oven is shutting down; try again in a minute.');
     const existingId = this.inFlight.get(request.slug);
     const existing = existingId ? this.jobs.get(existingId) : undefined;
-    if (existing) return { job: existing, position: this.positionOf(existing.jobId), duplicate: true };
+    if (existing) return { job: existing, status: existing.status, position: this.positionOf(existing.jobId), duplicate: true };
     if (this.waitingCount() >= this.options.queueLimit) {
       throw new OvenError('QUEUE_FULL', `The queue is full (${this.options.queueLimit} jobs waiting); try again later.`, { retryable: true });
     }
@@ -99,7 +101,7 @@ export class JobManager extends EventEmitter<ManagerEvents> {
     this.emit('change', job);
     const position = this.line.position(job.jobId);
     this.pump();
-    return { job, position, duplicate: false };
+    return { job, status: 'queued', position, duplicate: false };
   }
 
   // ---- reading ---------------------------------------------------------------

@@ -1,30 +1,44 @@
 // One job's bake, end to end: fetch → unzip → tape → encode → thumbnail (bake/), then upload (storage/).
 // The manager decides what happens around it; this only does the work and reports its stages.
 
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
 import type { Dispatcher } from 'undici';
 import { bakeTape, withWorkDir } from '../bake/index.ts';
 import { bakeLimitsFrom } from '../bake/limits.ts';
 import type { Config } from '../config.ts';
 import { checkUrl, type UrlPolicy } from '../net/guard.ts';
-import { artObjectKey, downloadArtObject } from '../storage/art.ts';
-import { tapeKeys, type BlobStore } from '../storage/index.ts';
+import { artObjectKey, downloadArtObject, tapeKeys, type BlobStore } from '../storage/index.ts';
 import type { Job } from './job.ts';
 import type { BakeRun, RunBake } from './manager.ts';
-
-const IMMUTABLE = 'public, max-age=31536000, immutable';
 
 export interface PipelineDeps {
   config: Config;
   blobs: BlobStore;
   dispatcher: Dispatcher;
+  /** The folder the service's job folders are made in (see workRootOf). */
+  workRoot: string;
 }
 
-export function createBakeRunner({ config, blobs, dispatcher }: PipelineDeps): RunBake {
+/**
+ * The service keeps its job folders in a folder of its own under TEMP_DIR, so that at start it can
+ * remove what a killed process left behind without touching anything else in TEMP_DIR.
+ */
+export function workRootOf(config: Pick<Config, 'tempDir'>): string {
+  return path.join(config.tempDir, 'oven-jobs');
+}
+
+export async function clearWorkRoot(workRoot: string): Promise<void> {
+  await rm(workRoot, { recursive: true, force: true });
+  await mkdir(workRoot, { recursive: true });
+}
+
+export function createBakeRunner({ config, blobs, dispatcher, workRoot }: PipelineDeps): RunBake {
   const limits = bakeLimitsFrom(config);
   const policy: UrlPolicy = { allowPrivateNetworks: config.allowPrivateNetworks, allowedHosts: config.allowedHosts };
 
   return (job: Job, control): Promise<BakeRun> =>
-    withWorkDir(config.tempDir, job.request.slug, async (workDir) => {
+    withWorkDir(workRoot, job.request.slug, async (workDir) => {
       const zipUrl = new URL(job.request.zipUrl);
       const artKey = config.art ? artObjectKey(zipUrl, config.art) : undefined;
       const baked = await bakeTape({
@@ -48,13 +62,13 @@ export function createBakeRunner({ config, blobs, dispatcher }: PipelineDeps): R
 
       control.onStage('uploading');
       const keys = tapeKeys(job.request.slug);
-      const mp4 = await blobs.put(keys.mp4, baked.mp4Path, 'video/mp4', IMMUTABLE);
+      const mp4 = await blobs.put(keys.mp4, baked.mp4Path, 'video/mp4');
       let thumbnailUrl: string | undefined;
       let thumbnailBytes = 0;
       let warning = baked.thumbnailError;
       if (baked.thumbnailPath) {
         try {
-          const thumbnail = await blobs.put(keys.thumbnail, baked.thumbnailPath, 'image/jpeg', IMMUTABLE);
+          const thumbnail = await blobs.put(keys.thumbnail, baked.thumbnailPath, 'image/jpeg');
           thumbnailUrl = thumbnail.url;
           thumbnailBytes = thumbnail.bytes;
         } catch (err) {
