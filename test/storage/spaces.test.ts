@@ -1,47 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../service/config.ts';
 import { OvenError } from '../../service/errors.ts';
 import { BLOB_CACHE_CONTROL, createBlobStore, SpacesBlobStore, tapeKeys, artObjectKey, downloadArtObject } from '../../service/storage/index.ts';
+import { startS3OutageProxy } from '../helpers/s3-outage.ts';
 import { startS3, type S3Server } from '../helpers/s3.ts';
-
-/** A pass-through proxy in front of s3rver that records requests and can answer 503 for a while. */
-async function startFlakyProxy(target: string) {
-  const seen: { method: string; url: string; headers: http.IncomingHttpHeaders; status: number }[] = [];
-  let outageUntil = 0;
-  const server = http.createServer((req, res) => {
-    if (Date.now() < outageUntil) {
-      req.resume();
-      req.on('end', () => {
-        seen.push({ method: req.method!, url: req.url!, headers: req.headers, status: 503 });
-        res.writeHead(503, { 'content-type': 'application/xml' });
-        res.end('<?xml version="1.0"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>');
-      });
-      return;
-    }
-    const upstream = http.request(new URL(req.url!, target), { method: req.method, headers: req.headers }, (answer) => {
-      seen.push({ method: req.method!, url: req.url!, headers: req.headers, status: answer.statusCode! });
-      res.writeHead(answer.statusCode!, answer.headers);
-      answer.pipe(res);
-    });
-    upstream.on('error', () => res.destroy());
-    req.pipe(upstream);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    seen,
-    outageFor(ms: number) {
-      outageUntil = Date.now() + ms;
-    },
-    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
 
 function spacesEnv(s3: S3Server, endpoint: string, dataDir: string, key = s3.key): Record<string, string> {
   return {
@@ -57,7 +23,7 @@ function spacesEnv(s3: S3Server, endpoint: string, dataDir: string, key = s3.key
 async function setup(t: { after: (fn: () => Promise<void> | void) => void }) {
   const s3 = await startS3();
   t.after(() => s3.stop());
-  const proxy = await startFlakyProxy(s3.endpoint);
+  const proxy = await startS3OutageProxy(s3.endpoint);
   t.after(() => proxy.stop());
   const dir = await mkdtemp(path.join(os.tmpdir(), 'oven-spaces-test-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
