@@ -12,6 +12,8 @@ export interface ReceivedRequest {
   body: string;
   /** Date.now() when the body had arrived. */
   at: number;
+  /** The status actually written back; unset while waiting, or when the client left before the answer. */
+  answered?: number;
 }
 
 export interface Answer {
@@ -53,7 +55,8 @@ export async function startReceiver(options: { answers?: Answer[]; defaultAnswer
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() });
+      const received: ReceivedRequest = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() };
+      requests.push(received);
       for (const wake of waiters) wake();
       const answer = queue.shift() ?? fallback;
       const reply = () => {
@@ -61,8 +64,10 @@ export async function startReceiver(options: { answers?: Answer[]; defaultAnswer
         const headers: Record<string, string> = { 'content-type': 'application/json', ...answer.headers };
         if (answer.retryAfter !== undefined) headers['retry-after'] = String(answer.retryAfter);
         if (answer.redirectTo) headers.location = answer.redirectTo;
-        res.writeHead(answer.redirectTo ? (answer.status ?? 302) : (answer.status ?? 200), headers);
+        const status = answer.redirectTo ? (answer.status ?? 302) : (answer.status ?? 200);
+        res.writeHead(status, headers);
         res.end(answer.body ?? '');
+        received.answered = status;
       };
       if (answer.delayMs) setTimeout(reply, answer.delayMs);
       else reply();

@@ -1,5 +1,5 @@
 // A ZIP host on loopback: serves tape ZIPs by path, and can misbehave on request
-// (fail with a status, close mid-body, trickle bytes, redirect) to test the fetch side.
+// (fail with a status, close mid-body, stall, trickle bytes, redirect) to test the fetch side.
 
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,6 +9,8 @@ export type Behaviour =
   | { kind: 'status'; status: number }
   | { kind: 'close-mid-body' }
   | { kind: 'trickle'; bytesPerSecond: number }
+  /** Sends the headers and the first half of the body, then goes silent (the connection stays open). */
+  | { kind: 'stall' }
   | { kind: 'redirect'; location: string };
 
 export interface ZipHost {
@@ -45,6 +47,10 @@ export async function startZipHost(): Promise<ZipHost> {
       case 'close-mid-body':
         res.writeHead(200, { 'content-type': 'application/zip', 'content-length': file.data.length });
         res.write(file.data.subarray(0, Math.floor(file.data.length / 2)), () => res.destroy());
+        return;
+      case 'stall':
+        res.writeHead(200, { 'content-type': 'application/zip', 'content-length': file.data.length });
+        res.write(file.data.subarray(0, Math.floor(file.data.length / 2)));
         return;
       case 'trickle': {
         res.writeHead(200, { 'content-type': 'application/zip', 'content-length': file.data.length });
