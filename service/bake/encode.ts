@@ -6,7 +6,7 @@ import path from 'node:path';
 import ffmpeg from 'fluent-ffmpeg';
 import { OvenError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { probeSoundtrack } from './probe.ts';
+import { interruptedError, probeSoundtrack } from './probe.ts';
 import type { Tape } from './tape.ts';
 
 /** The largest video we make, landscape; portrait tapes get it turned (1080×1920). */
@@ -100,17 +100,11 @@ function lastLines(stderr: unknown, n: number): string[] {
     .slice(-n);
 }
 
-function interrupted(signal: AbortSignal): OvenError {
-  const reason: unknown = signal.reason;
-  if (reason instanceof OvenError) return reason;
-  return new OvenError('INTERRUPTED', 'The bake was stopped before it finished.', { retryable: true, cause: reason });
-}
-
 /** Encode `tape` into `outPath` (an .mp4). The concat list is written next to the frames. */
 export async function encodeTape(tape: Tape, outPath: string, options: EncodeOptions): Promise<EncodeResult> {
   const first = tape.frames[0];
   if (!first) throw new OvenError('TAPE_NO_FRAMES', 'The tape has no frames to encode.');
-  if (options.signal?.aborted) throw interrupted(options.signal);
+  if (options.signal?.aborted) throw interruptedError(options.signal);
 
   const soundtrack = tape.soundtrackPath;
   if (soundtrack) await probeSoundtrack(options.ffprobePath, soundtrack, options.signal);
@@ -128,7 +122,7 @@ export async function encodeTape(tape: Tape, outPath: string, options: EncodeOpt
     .setFfprobePath(options.ffprobePath)
     .input(listPath)
     // -safe 0 is what allows the list's `option` lines; the list is ours and only files may be opened.
-    .inputOptions(['-nostdin', '-hide_banner', '-loglevel', 'error', '-stats', '-protocol_whitelist', 'file', '-f', 'concat', '-safe', '0']);
+    .inputOptions(['-nostdin', '-hide_banner', '-loglevel', 'error', '-stats', '-stats_period', '0.25', '-protocol_whitelist', 'file', '-f', 'concat', '-safe', '0']);
   if (soundtrack) command.input(soundtrack).inputOptions(['-protocol_whitelist', 'file']);
 
   const video = [
@@ -158,7 +152,7 @@ export async function encodeTape(tape: Tape, outPath: string, options: EncodeOpt
       () => stop(new OvenError('ENCODE_TIMEOUT', `Encoding took longer than ${options.timeoutSeconds} s and was stopped.`)),
       options.timeoutSeconds * 1000,
     );
-    const onAbort = (): void => stop(interrupted(options.signal!));
+    const onAbort = (): void => stop(interruptedError(options.signal!));
     options.signal?.addEventListener('abort', onAbort, { once: true });
     const finish = (err?: OvenError): void => {
       if (settled) return;
@@ -174,8 +168,10 @@ export async function encodeTape(tape: Tape, outPath: string, options: EncodeOpt
       // A stop asked for while fluent-ffmpeg was still preparing: the process exists only now.
       if (stopReason) command.kill('SIGKILL');
     });
-    command.on('progress', (p: { timemark?: unknown }) => {
-      const t = timemarkSeconds(p.timemark);
+    // ffmpeg's own `time=` in its stats lines. (fluent-ffmpeg's 'progress' event would first run
+    // ffprobe on the concat list, unguarded, just to learn a duration we already know.)
+    command.on('stderr', (line: string) => {
+      const t = timemarkSeconds(/time=\s*(\S+)/.exec(line)?.[1]);
       if (t === undefined || !options.onProgress || tapeSeconds <= 0) return;
       const fraction = Math.min(1, Math.max(0, t / tapeSeconds));
       if (fraction > reported) {

@@ -7,6 +7,7 @@ import { OvenError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { encodeTape } from './encode.ts';
 import { fetchZip } from './fetch.ts';
+import { interruptedError } from './probe.ts';
 import type { BakeLimits } from './limits.ts';
 import { readTape } from './tape.ts';
 import { makeThumbnail } from './thumbnail.ts';
@@ -54,13 +55,20 @@ export interface BakeResult {
 const SPAN = { download: [0, 0.15], extract: [0.15, 0.25], encode: [0.25, 0.97], thumbnail: [0.97, 1] } as const;
 
 function checkAborted(signal: AbortSignal | undefined): void {
-  if (!signal?.aborted) return;
-  const reason: unknown = signal.reason;
-  if (reason instanceof OvenError) throw reason;
-  throw new OvenError('INTERRUPTED', 'The bake was stopped before it finished.', { retryable: true, cause: reason });
+  if (signal?.aborted) throw interruptedError(signal);
 }
 
 export async function bakeTape(input: BakeInput): Promise<BakeResult> {
+  try {
+    return await bakeSteps(input);
+  } catch (err) {
+    // Whatever step was cut short (a download, ffprobe, ffmpeg), a stop reads the same.
+    if (input.signal?.aborted) throw interruptedError(input.signal);
+    throw err;
+  }
+}
+
+async function bakeSteps(input: BakeInput): Promise<BakeResult> {
   const { limits, signal, workDir } = input;
   let reported = 0;
   const progress = (span: readonly [number, number], fraction: number): void => {

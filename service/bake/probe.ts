@@ -11,6 +11,13 @@ export interface SoundtrackInfo {
   durationSeconds?: number;
 }
 
+/** The error a stopped bake ends with: the abort's own reason when it is an OvenError, else INTERRUPTED. */
+export function interruptedError(signal: AbortSignal): OvenError {
+  const reason: unknown = signal.reason;
+  if (reason instanceof OvenError) return reason;
+  return new OvenError('INTERRUPTED', 'The bake was stopped before it finished.', { retryable: true, cause: reason });
+}
+
 function run(binary: string, args: string[], timeoutMs: number, signal?: AbortSignal): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     execFile(
@@ -33,7 +40,7 @@ export async function probeSoundtrack(ffprobePath: string, wavPath: string, sign
       signal,
     ));
   } catch (err) {
-    if (signal?.aborted) throw err;
+    if (signal?.aborted) throw interruptedError(signal);
     if ((err as { code?: unknown }).code === 'ENOENT') {
       throw new OvenError('INTERNAL', `ffprobe was not found at "${ffprobePath}"; install ffmpeg or set FFPROBE_PATH.`, { cause: err });
     }
