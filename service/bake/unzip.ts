@@ -4,6 +4,7 @@
 // paths: nothing is written outside destDir, and no folder is made from an entry's name.
 
 import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
 import { mkdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform } from 'node:stream';
@@ -288,6 +289,9 @@ async function writeEntry(
   try {
     await pipeline(source, counter, sink);
   } catch (err) {
+    // A bad entry can fail the pipeline before the file has even opened; wait until it has opened
+    // and closed again, so the caller's clean-up sees (and removes) it.
+    if (!sink.closed) await once(sink, 'close').catch(() => undefined);
     throw err instanceof Error && err.message.startsWith('too many bytes in the stream') ? lying() : err;
   }
 }
