@@ -2,6 +2,9 @@
 // checked before anything decodes it: a tiny file can claim 100000×100000 pixels.
 
 import { open } from 'node:fs/promises';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createInflate } from 'node:zlib';
 import { crc32 } from './crc32.ts';
 
 export interface PngHeader {
@@ -58,6 +61,70 @@ export async function readPngHeader(path: string): Promise<PngHeader> {
     const head = Buffer.alloc(PNG_HEADER_BYTES);
     const { bytesRead } = await file.read(head, 0, PNG_HEADER_BYTES, 0);
     return parsePngHeader(head.subarray(0, bytesRead));
+  } finally {
+    await file.close();
+  }
+}
+
+/** Samples per pixel of each colour type. */
+const CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+/** Adam7 passes: x start, y start, x step, y step. */
+const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]] as const;
+
+/** Bytes the image data inflates to by the header: per row a filter byte and the packed pixels (per Adam7 pass when interlaced). */
+export function expectedImageBytes(h: PngHeader): number {
+  const bitsPerPixel = CHANNELS[h.colorType]! * h.bitDepth;
+  const passBytes = (w: number, rows: number) => (w > 0 && rows > 0 ? rows * (1 + Math.ceil((w * bitsPerPixel) / 8)) : 0);
+  if (!h.interlaced) return passBytes(h.width, h.height);
+  return ADAM7.reduce((sum, [x0, y0, dx, dy]) => sum + passBytes(Math.ceil((h.width - x0) / dx), Math.ceil((h.height - y0) / dy)), 0);
+}
+
+const READ_PIECE = 64 * 1024;
+
+/**
+ * Inflates the PNG's image data (its IDAT chunks), counting the bytes and keeping none: they must
+ * come to exactly what the header promises. A header that lies about the size, garbage or cut-off
+ * data would otherwise reach ffmpeg, which skips such a frame or draws it half, and still succeeds.
+ * Call only after the header's size has passed the pixel limit: the work is bounded by it.
+ */
+export async function checkPngData(path: string, header: PngHeader): Promise<void> {
+  const expected = expectedImageBytes(header);
+  const file = await open(path, 'r');
+  try {
+    const { size } = await file.stat();
+    async function* imageData(): AsyncGenerator<Buffer> {
+      const chunkHead = Buffer.alloc(8);
+      for (let at = PNG_HEADER_BYTES; ; ) {
+        if ((await file.read(chunkHead, 0, 8, at)).bytesRead < 8) throw new NotAPngError('its data is cut off before the IEND chunk');
+        const length = chunkHead.readUInt32BE(0);
+        const type = chunkHead.toString('latin1', 4, 8);
+        if (length > 0x7fffffff || at + 12 + length > size) throw new NotAPngError(`its ${JSON.stringify(type)} chunk runs past the end of the file`);
+        if (type === 'IEND') return;
+        if (type === 'IDAT') {
+          for (let done = 0; done < length; ) {
+            const piece = Buffer.alloc(Math.min(READ_PIECE, length - done));
+            await file.read(piece, 0, piece.length, at + 8 + done);
+            done += piece.length;
+            yield piece;
+          }
+        }
+        at += 12 + length;
+      }
+    }
+    let inflated = 0;
+    const counter = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        inflated += chunk.length;
+        done(inflated > expected ? new NotAPngError(`its image data holds more than its ${header.width}×${header.height} header says`) : null);
+      },
+    });
+    try {
+      await pipeline(imageData(), createInflate({ chunkSize: READ_PIECE }), counter);
+    } catch (err) {
+      if (err instanceof NotAPngError) throw err;
+      throw new NotAPngError(`its image data is corrupt (${(err as Error).message})`);
+    }
+    if (inflated !== expected) throw new NotAPngError(`its image data holds less than its ${header.width}×${header.height} header says`);
   } finally {
     await file.close();
   }

@@ -4,7 +4,7 @@
 import { open, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { OvenError } from '../errors.ts';
-import { NotAPngError, readPngHeader } from './png.ts';
+import { checkPngData, NotAPngError, readPngHeader, type PngHeader } from './png.ts';
 import type { ExtractedTape } from './unzip.ts';
 
 export interface TapeLimits {
@@ -121,7 +121,7 @@ function frameIndexOf(filename: unknown, frame: unknown): number | undefined {
   return undefined;
 }
 
-/** Every frame's PNG header: all must be PNGs of one size, within the pixel limit. */
+/** Every frame's PNG header: all must be PNGs of one size, within the pixel limit, whose data fits the header. */
 async function readFrameSize(frames: ExtractedTape['frames'], maxPixels: number): Promise<{ width: number; height: number }> {
   let first: { width: number; height: number; name: string } | undefined;
   for (let start = 0; start < frames.length; start += HEADER_READS_AT_ONCE) {
@@ -137,6 +137,8 @@ async function readFrameSize(frames: ExtractedTape['frames'], maxPixels: number)
         throw new OvenError('TAPE_FRAME_SIZE_MISMATCH', `${frame.originalName} is ${width}×${height}, but ${first.name} is ${first.width}×${first.height}; all frames must be one size.`);
       }
     });
+    // Only once the sizes passed: inflating is bounded by them.
+    await Promise.all(batch.map((f, i) => checkFrameData(f.path, f.originalName, headers[i]!)));
   }
   return { width: first!.width, height: first!.height };
 }
@@ -144,6 +146,15 @@ async function readFrameSize(frames: ExtractedTape['frames'], maxPixels: number)
 async function readFrameHeader(file: string, name: string) {
   try {
     return await readPngHeader(file);
+  } catch (err) {
+    if (err instanceof NotAPngError) throw new OvenError('TAPE_BAD_FRAME', `${name} is not a valid PNG: ${err.message}.`, { cause: err });
+    throw err;
+  }
+}
+
+async function checkFrameData(file: string, name: string, header: PngHeader): Promise<void> {
+  try {
+    await checkPngData(file, header);
   } catch (err) {
     if (err instanceof NotAPngError) throw new OvenError('TAPE_BAD_FRAME', `${name} is not a valid PNG: ${err.message}.`, { cause: err });
     throw err;
