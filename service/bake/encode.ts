@@ -186,6 +186,15 @@ export async function encodeTape(tape: Tape, outPath: string, options: EncodeOpt
       if (/ENOENT|Cannot find ffmpeg/i.test(err.message)) {
         return finish(new OvenError('INTERNAL', `ffmpeg was not found at "${options.ffmpegPath}"; install ffmpeg or set FFMPEG_PATH.`, { cause: err }));
       }
+      // Not the tape's fault, so worth another attempt: the work disk filling up, or ffmpeg killed
+      // from outside (the OOM killer, an operator); a bad tape makes ffmpeg exit with a code instead.
+      if (tail.some((line) => /No space left on device/i.test(line))) {
+        return finish(new OvenError('DISK_FULL', 'The work folder ran out of disk space while encoding.', { retryable: true, cause: err }));
+      }
+      const killedBy = /killed with signal (\w+)/.exec(err.message)?.[1];
+      if (killedBy) {
+        return finish(new OvenError('ENCODE_FAILED', `ffmpeg was killed (${killedBy}) while encoding; the bake can be tried again.`, { retryable: true, cause: err }));
+      }
       finish(new OvenError('ENCODE_FAILED', 'ffmpeg could not encode the tape into an MP4.', { cause: err }));
     });
     command.on('end', () => {
