@@ -89,7 +89,7 @@ async function readTimingDurations(timingPath: string, frames: ExtractedTape['fr
     }
     const { duration, frame, filename } = item as Record<string, unknown>;
     if (typeof duration !== 'number' || !Number.isFinite(duration) || duration <= 0) {
-      throw new OvenError('TAPE_BAD_TIMING', `timing.json entry ${i} has duration ${JSON.stringify(duration) ?? 'missing'}; it must be a positive number of milliseconds.`);
+      throw new OvenError('TAPE_BAD_TIMING', `timing.json entry ${i} has duration ${shownValue(duration)}; it must be a positive number of milliseconds.`);
     }
     if (duration > maxMs) {
       throw new OvenError('TAPE_BAD_TIMING', `timing.json entry ${i} lasts ${duration} ms, longer than a whole tape may (${maxMs} ms).`);
@@ -110,6 +110,13 @@ async function readTimingDurations(timingPath: string, frames: ExtractedTape['fr
     throw new OvenError('TAPE_EXTRA_FRAME', `The ZIP holds ${frames[untimed]!.originalName}, but timing.json gives it no duration.`);
   }
   return durations as number[];
+}
+
+/** A timing value as quoted in a message. Lists and objects are only named: stringifying one nested a million deep overflows the stack. */
+function shownValue(value: unknown): string {
+  if (value === undefined) return 'missing';
+  if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'a list' : 'an object';
+  return (JSON.stringify(value) ?? String(value)).slice(0, 100);
 }
 
 function frameIndexOf(filename: unknown, frame: unknown): number | undefined {
