@@ -80,7 +80,7 @@ export function frameIndexOf(rgb: Buffer, width: number, height: number, options
 }
 
 /** Small deterministic PRNG (mulberry32), so generated tapes are the same on every run. */
-function random(seed: number): () => number {
+export function random(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
