@@ -9,9 +9,14 @@ const secrets = new Set<string>();
 let threshold = LEVELS.info;
 let sink: (line: string) => void = (line) => process.stdout.write(line + '\n');
 
-/** Values that must never reach a log line, however they got into one. */
+/**
+ * Values that must never reach a log line, however they got into one. Masking works on the finished
+ * JSON line, so the secret is also masked as a JSON string holds it (quotes and backslashes escaped)
+ * and URL-encoded (as a request path shows it).
+ */
 export function registerSecret(value: string | undefined): void {
-  if (value && value.length >= 4) secrets.add(value);
+  if (!value || value.length < 4) return;
+  for (const form of [value, JSON.stringify(value).slice(1, -1), encodeURIComponent(value)]) secrets.add(form);
 }
 
 export function setLogLevel(level: LogLevel): void {
