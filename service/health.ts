@@ -25,12 +25,31 @@ async function versionOf(binary: string): Promise<string> {
   return /version\s+(\S+)/.exec(stdout)?.[1] ?? 'unknown';
 }
 
-/** The ffmpeg check spawns processes, so it is remembered briefly; folder and disk checks are cheap and always fresh. */
-export function createHealthCheck(inputs: HealthInputs, cacheMs = 30_000): () => Promise<HealthReport> {
-  let tools: { at: number; problems: string[]; ffmpeg?: string } | undefined;
+/**
+ * A value worked out in the background: the first call waits for it; later calls get the last one
+ * at once and, when it is older than maxAgeMs, start one refresh. /health must stay quick while
+ * bakes load the machine, and spawning ffmpeg or waiting on a busy file-system thread pool is not.
+ */
+function kept<T>(work: () => Promise<T>, maxAgeMs: number): () => Promise<T> {
+  let last: { at: number; value: T } | undefined;
+  let refreshing: Promise<T> | undefined;
+  const refresh = () =>
+    (refreshing ??= work()
+      .then((value) => {
+        last = { at: Date.now(), value };
+        return value;
+      })
+      .finally(() => (refreshing = undefined)));
+  return async () => {
+    if (!last) return refresh();
+    if (Date.now() - last.at >= maxAgeMs) refresh().catch(() => {});
+    return last.value;
+  };
+}
 
+/** ffmpeg is checked every 30 s, the folders and free disk every second; neither in the request's path once known. */
+export function createHealthCheck(inputs: HealthInputs, cacheMs = 30_000, foldersMs = 1000): () => Promise<HealthReport> {
   async function checkTools() {
-    if (tools && Date.now() - tools.at < cacheMs) return tools;
     const problems: string[] = [];
     let ffmpeg: string | undefined;
     try {
@@ -43,8 +62,7 @@ export function createHealthCheck(inputs: HealthInputs, cacheMs = 30_000): () =>
     } catch {
       problems.push(`ffprobe is missing or does not run (${inputs.ffprobePath}).`);
     }
-    tools = { at: Date.now(), problems, ffmpeg };
-    return tools;
+    return { problems, ffmpeg };
   }
 
   async function checkFolder(folder: string): Promise<string[]> {
@@ -58,9 +76,15 @@ export function createHealthCheck(inputs: HealthInputs, cacheMs = 30_000): () =>
     return freeMb < inputs.minFreeDiskMb ? [`Free disk under ${folder} is ${Math.floor(freeMb)} MiB, below ${inputs.minFreeDiskMb} MiB.`] : [];
   }
 
+  const tools = kept(checkTools, cacheMs);
+  const folders = kept(async () => (await Promise.all(inputs.folders.map(checkFolder))).flat(), foldersMs);
+  // Known before the first request, so no request waits for ffmpeg to start.
+  void tools().catch(() => {});
+  void folders().catch(() => {});
+
   return async () => {
-    const [t, ...folders] = await Promise.all([checkTools(), ...inputs.folders.map(checkFolder)]);
-    const problems = [...t.problems, ...folders.flat()];
+    const [t, f] = await Promise.all([tools(), folders()]);
+    const problems = [...t.problems, ...f];
     return { healthy: problems.length === 0, problems, ...(t.ffmpeg ? { ffmpeg: t.ffmpeg } : {}) };
   };
 }
