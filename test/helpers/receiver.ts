@@ -119,7 +119,9 @@ export async function startReceiver(options: { answers?: Answer[]; defaultAnswer
       });
     },
     down: close,
-    up: async () => void (await listen(port)),
+    up: async () => {
+      if (!server.listening) await listen(port);
+    },
     stop: close,
   };
 }
