@@ -44,10 +44,19 @@ export function pngWithData(width: number, height: number, idat: Buffer): Buffer
   ]);
 }
 
-/** The deflated rows of a width×height RGB image (filter byte 0 on each row). */
-function rgbRows(width: number, height: number): Buffer {
-  const row = Buffer.concat([Buffer.from([0]), Buffer.alloc(width * 3, 0x5a)]);
+/** The deflated rows of a width×height RGB image, each starting with its filter type byte. */
+function rgbRows(width: number, height: number, filterType = 0): Buffer {
+  const row = Buffer.concat([Buffer.from([filterType]), Buffer.alloc(width * 3, 0x5a)]);
   return deflateSync(Buffer.concat(Array.from({ length: height }, () => row)));
+}
+
+/**
+ * A width×height RGB PNG whose data inflates to exactly the size its header promises, but whose
+ * rows name filter type 5, which does not exist: the tape reader and ffmpeg accept it, libvips
+ * (sharp, the thumbnail) refuses it. For testing a thumbnail failure on an otherwise good bake.
+ */
+export function pngWithBadFilters(width: number, height: number): Buffer {
+  return pngWithData(width, height, rgbRows(width, height, 5));
 }
 
 /** Signature, IHDR and IEND only: a 100-byte file claiming width×height pixels. */
