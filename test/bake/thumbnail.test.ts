@@ -12,7 +12,7 @@ import { bakeLimitsFrom, bakeTape, type BakeResult } from '../../service/bake/in
 import { thumbnailSize } from '../../service/bake/thumbnail.ts';
 import { frameIndexOf, makeTapeFiles, type TapeSpec } from '../helpers/tapes.ts';
 import { buildZip } from '../helpers/zip.ts';
-import { crc32 } from '../../service/bake/crc32.ts';
+import { pngChunk } from '../helpers/hostile-zips.ts';
 import { deflateSync } from 'node:zlib';
 
 const limits = bakeLimitsFrom(loadConfig({}));
@@ -64,15 +64,6 @@ test('a big frame gives a thumbnail no bigger than 512×512', async () => {
   assert.deepEqual([meta.width, meta.height], [512, 384]);
 });
 
-function chunk(type: string, data: Buffer): Buffer {
-  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const out = Buffer.alloc(8 + data.length + 4);
-  out.writeUInt32BE(data.length, 0);
-  body.copy(out, 4);
-  out.writeUInt32BE(crc32(body), 8 + data.length);
-  return out;
-}
-
 /**
  * A PNG whose every chunk, CRC and inflated size is right (so the tape reader accepts it) but whose
  * rows use filter type 7, which does not exist: libvips refuses it; ffmpeg shows it anyway.
@@ -86,9 +77,9 @@ function pngWithBadFilters(width: number, height: number): Buffer {
   for (let y = 0; y < height; y++) rows[y * (1 + width * 3)] = 7;
   return Buffer.concat([
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr),
-    chunk('IDAT', deflateSync(rows)),
-    chunk('IEND', Buffer.alloc(0)),
+    pngChunk('IHDR', ihdr),
+    pngChunk('IDAT', deflateSync(rows)),
+    pngChunk('IEND', Buffer.alloc(0)),
   ]);
 }
 
