@@ -47,7 +47,7 @@ test('the work disk full: DISK_FULL, failed cleanly or retried once cleared, /he
 });
 
 test('SIGKILL at random moments over 8 trials: no job lost, no duplicate callback', { timeout: 150_000 }, async () => {
-  const figures = await killTrials({ trials: 8, jobsPerTrial: 3, seed: 20261124, maxDelayMs: 6_000 });
+  const figures = await killTrials({ trials: 8, jobsPerTrial: 4, seed: 20261124, maxDelayMs: 4_000 });
   assert.equal(figures.jobsLost, 0, figures.lostDetails.join('\n'));
   assert.equal(figures.duplicateCallbacks, 0);
   assert.equal(figures.survived, figures.trials);

@@ -516,7 +516,8 @@ export async function killTrials(options: { trials: number; jobsPerTrial: number
   const random = seededRandom(options.seed);
   const figures: KillFigures = { trials: 0, survived: 0, jobsAccepted: 0, jobsLost: 0, duplicateCallbacks: 0, resentSameId: 0, killMoments: [], killedDuring: {}, lostDetails: [] };
   return withResources(async (res) => {
-    const zip = await tinyTape();
+    // Tapes that take about a second to bake, so the kills land in every stage, not after the work.
+    const zip = await smallTape();
     const host = await res.zipHost();
     const receiver = await res.receiver();
     for (let trial = 0; trial < options.trials; trial++) {
