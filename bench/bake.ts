@@ -210,20 +210,20 @@ async function main(): Promise<void> {
     console.log(line);
   };
   try {
-    say(`Run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${await machine()}.`);
+    say(`Run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${await machine()}; load average at start ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}.`);
     say(`Ours: \`${cli.label}\`${hasTaskset ? ', pinned with `taskset -c 0`' : ' (taskset missing: not pinned)'}; the first oven's ffmpeg command pinned the same way.`);
     if (!hasTime) say('`/usr/bin/time` is missing: CPU time and ffmpeg peak RSS are not measured.');
     say(`SSIM (All) against the source frames upscaled with nearest-neighbour and shown at their recorded times, both sampled at ${SSIM_FPS} Hz.`);
     say();
-    say('| tape | who | wall s | CPU s | node peak MB | ffmpeg peak MB | MP4 bytes | size | SSIM (true times) | wall vs first oven |');
-    say('| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |');
+    say('| tape | who | wall s | CPU s | node peak MB | ffmpeg peak MB | MP4 bytes | size | SSIM (true times) | wall vs first oven | CPU vs first oven |');
+    say('| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |');
     const notes: string[] = [];
     for (const c of CASES) {
       console.error(`… ${c.name}`);
       const r = await benchCase(c, work, cli.args);
       const ratio = r.ours.wallS / r.old.wallS;
-      say(`| ${c.name}, ${r.frames} frames, ${r.tapeS.toFixed(2)} s | ours | ${s(r.ours.wallS)} | ${s(r.ours.cpuS)} | ${mb(r.ours.nodeRssMb)} | ${mb(r.ours.ffmpegRssMb)} | ${r.ours.bytes} | ${r.ours.width}×${r.ours.height} | ${r.ours.ssim.toFixed(4)} | ${ratio.toFixed(2)}× |`);
-      say(`| | first oven (\`-r ${r.oldFps}\`) | ${s(r.old.wallS)} | ${s(r.old.cpuS)} | — | ${mb(r.old.ffmpegRssMb)} | ${r.old.bytes} | ${r.old.width}×${r.old.height} | ${r.old.ssim.toFixed(4)} | 1.00× |`);
+      say(`| ${c.name}, ${r.frames} frames, ${r.tapeS.toFixed(2)} s | ours | ${s(r.ours.wallS)} | ${s(r.ours.cpuS)} | ${mb(r.ours.nodeRssMb)} | ${mb(r.ours.ffmpegRssMb)} | ${r.ours.bytes} | ${r.ours.width}×${r.ours.height} | ${r.ours.ssim.toFixed(4)} | ${ratio.toFixed(2)}× | ${(r.ours.cpuS / r.old.cpuS).toFixed(2)}× |`);
+      say(`| | first oven (\`-r ${r.oldFps}\`) | ${s(r.old.wallS)} | ${s(r.old.cpuS)} | — | ${mb(r.old.ffmpegRssMb)} | ${r.old.bytes} | ${r.old.width}×${r.old.height} | ${r.old.ssim.toFixed(4)} | 1.00× | 1.00× |`);
       const verdict = ratio <= 0.5 && r.ours.ssim >= r.old.ssim ? 'meets' : 'MISSES';
       notes.push(
         `- ${c.name}: ours ${verdict} the target (≤ 0.5× wall at equal or better SSIM): ${ratio.toFixed(2)}×, SSIM ${r.ours.ssim.toFixed(4)} vs ${r.old.ssim.toFixed(4)}. ` +
