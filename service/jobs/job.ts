@@ -4,18 +4,10 @@
 import { randomBytes } from 'node:crypto';
 import type { CallbackDelivery } from '../callback/outbox.ts';
 import type { BakeOutcome } from '../callback/payload.ts';
+// The contract's job body is declared once, in the client the Netlify side uses.
+import type { BakeJob as BakeRequest } from '../../client/index.ts';
 
-export type { BakeOutcome };
-
-/** The job body Netlify sends (the contract), minus the secret. */
-export interface BakeRequest {
-  mongoId: string;
-  slug: string;
-  zipUrl: string;
-  callbackUrl: string;
-  code?: string;
-  metadata?: unknown;
-}
+export type { BakeOutcome, BakeRequest };
 
 export const ACTIVE_STATUSES = ['downloading', 'extracting', 'encoding', 'uploading'] as const;
 export type ActiveStatus = (typeof ACTIVE_STATUSES)[number];
