@@ -81,7 +81,7 @@ const s = (ms: number) => (ms / 1000).toFixed(1);
 
 async function machine(): Promise<string> {
   const run = promisify(execFile);
-  const ffmpeg = (await run('ffmpeg', ['-version']).catch(() => ({ stdout: 'ffmpeg ?' }))).stdout.split('\n')[0];
+  const ffmpeg = (await run('ffmpeg', ['-version']).catch(() => ({ stdout: 'ffmpeg ?' }))).stdout.split('\n')[0]!.replace(/ Copyright.*/, '');
   const cpu = os.cpus()[0]?.model.replace(/\s+/g, ' ').trim() ?? 'unknown CPU';
   return `${cpu}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM; Node ${process.version}; ${ffmpeg}; ${os.type()} ${os.release()}`;
 }
