@@ -7,6 +7,7 @@ import type { Dispatcher } from 'undici';
 import { bakeTape, withWorkDir } from '../bake/index.ts';
 import { bakeLimitsFrom } from '../bake/limits.ts';
 import type { Config } from '../config.ts';
+import { log } from '../log.ts';
 import { checkUrl, type UrlPolicy } from '../net/guard.ts';
 import { artObjectKey, downloadArtObject, tapeKeys, type BlobStore } from '../storage/index.ts';
 import type { Job } from './job.ts';
@@ -58,6 +59,7 @@ export function createBakeRunner({ config, blobs, dispatcher, workRoot }: Pipeli
         onStage: (stage) => control.onStage(stage),
         onProgress: (fraction) => control.onProgress(fraction * 0.95),
         signal: control.signal,
+        log: log.child({ jobId: job.jobId, slug: job.request.slug }),
       });
 
       control.onStage('uploading');
