@@ -10,9 +10,9 @@ import { ConfigError, loadConfig } from './config.ts';
 import { toOvenError } from './errors.ts';
 import { setLogSink } from './log.ts';
 import { bakeLimitsFrom, bakeTape, withWorkDir } from './bake/index.ts';
+import { SLUG_PATTERN } from './jobs/job.ts';
 
 const USAGE = 'usage: npm run bake -- <tape.zip | https URL> [--out DIR] [--slug SLUG] [--verbose]';
-const SLUG = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 class UsageError extends Error {}
 
@@ -52,7 +52,7 @@ function parse(argv: string[]): Args {
   if (parsed.positionals.length !== 1) throw new UsageError(parsed.positionals.length ? 'Give exactly one tape.' : 'Give a tape ZIP or its URL.');
   const source = parsed.positionals[0]!;
   const slug = parsed.values.slug ?? slugFromSource(source);
-  if (!SLUG.test(slug)) {
+  if (!SLUG_PATTERN.test(slug)) {
     throw new UsageError(`"${slug}" is not a usable slug (letters, digits, ".", "_", "-"; up to 128); pass --slug.`);
   }
   return { source, outDir: path.resolve(parsed.values.out ?? './out'), slug, verbose: parsed.values.verbose ?? false };

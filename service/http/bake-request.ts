@@ -3,10 +3,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { OvenError } from '../errors.ts';
-import type { BakeRequest } from '../jobs/job.ts';
+import { SLUG_PATTERN, type BakeRequest } from '../jobs/job.ts';
 import { checkUrl, type UrlPolicy } from '../net/guard.ts';
-
-export const SLUG_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 /** Constant-time comparison that does not leak the secret's length either. */
 function sameSecret(given: unknown, secret: string): boolean {

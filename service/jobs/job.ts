@@ -9,6 +9,9 @@ import type { BakeJob as BakeRequest } from '../../client/index.ts';
 
 export type { BakeOutcome, BakeRequest };
 
+/** A slug becomes an S3 key and a folder name: letters, digits, `.`, `_`, `-`, not starting with a dot. */
+export const SLUG_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
 export const ACTIVE_STATUSES = ['downloading', 'extracting', 'encoding', 'uploading'] as const;
 export type ActiveStatus = (typeof ACTIVE_STATUSES)[number];
 export type JobStatus = 'queued' | ActiveStatus | 'done' | 'failed';
@@ -58,15 +61,6 @@ export function newJob(request: BakeRequest, now = new Date()): Job {
   };
 }
 
-/** URL without query string or credentials: callback URLs may carry tokens. */
-export function redactUrl(raw: string): string {
-  try {
-    const u = new URL(raw);
-    return `${u.protocol}//${u.host}${u.pathname}`;
-  } catch {
-    return '[invalid url]';
-  }
-}
 
 /** The job as `/status/:jobId` shows it (the contract's shape): no secrets, no callback URL. */
 export function jobView(job: Job, position?: number) {

@@ -7,6 +7,7 @@ import { failurePayload, successPayload, type CallbackSeed } from '../callback/p
 import { newDelivery, type CallbackDelivery } from '../callback/outbox.ts';
 import { OvenError, toOvenError } from '../errors.ts';
 import { log } from '../log.ts';
+import { sleep } from '../net/backoff.ts';
 import { isActive, isTerminal, jobView, newJob, type ActiveStatus, type BakeOutcome, type BakeRequest, type Job } from './job.ts';
 import type { JobStore } from './store.ts';
 import { WaitingLine } from './waiting-line.ts';
@@ -393,6 +394,3 @@ export class JobManager extends EventEmitter<ManagerEvents> {
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
-}
