@@ -168,8 +168,9 @@ export class CallbackOutbox {
         bodyTimeout: timeoutMs,
         ...(dispatcher ? { dispatcher } : {}),
       });
-      // The answer's body is not needed; drop it without reading much of it.
-      await res.body.dump({ limit: 64 * 1024 }).catch(() => {});
+      // The answer's body is not needed: drop it in the background, so that a 2xx is saved as
+      // delivered at once (a crash before that save re-sends the callback after the restart).
+      void res.body.dump({ limit: 64 * 1024 }).catch(() => {});
       const status = res.statusCode;
       if (status >= 200 && status < 300) return { kind: 'delivered' };
       if (status === 410) return { kind: 'gone', error: 'HTTP 410 Gone' };
