@@ -2,8 +2,8 @@
 // checked, or copied from a local path. Never holds the ZIP in memory, stops the moment it passes
 // the size cap, and leaves no partial file behind when it fails.
 
-import { createReadStream, createWriteStream } from 'node:fs';
-import { stat, unlink } from 'node:fs/promises';
+import { createReadStream, createWriteStream, writeSync } from 'node:fs';
+import { open, stat, unlink } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -100,7 +100,7 @@ async function downloadZip(first: URL, destPath: string, options: FetchZipOption
         await discard(response.body);
         throw tooLarge(options.maxBytes);
       }
-      const bytes = await writeCapped(response.body, destPath, options.maxBytes, (n) => options.onProgress?.(n, totalBytes));
+      const bytes = await writeDrained(response.body, destPath, options.maxBytes, (n) => options.onProgress?.(n, totalBytes));
       if (totalBytes !== undefined && bytes !== totalBytes) {
         throw new OvenError('FETCH_FAILED', `The download of the ZIP from ${url.host} ended early (${bytes} of ${totalBytes} bytes).`, { retryable: true });
       }
@@ -150,6 +150,46 @@ async function writeCapped(body: Readable, destPath: string, maxBytes: number, o
     return bytes;
   } catch (err) {
     if (created) await unlink(destPath).catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * Writes an HTTP body to a new file as each chunk arrives, so the body never pushes back on undici.
+ * Why: undici 7 crashes the whole process (an uncatchable `assert(!this.paused)`, nodejs/undici#5360,
+ * fixed only in undici 8, which needs Node 22) when a server closes the connection while the body
+ * is paused by backpressure: any server sending `Connection: close` to a consumer slower than the
+ * network. A synchronous write of one chunk (≤ 64 KiB, into the page cache) costs microseconds.
+ */
+async function writeDrained(body: Readable, destPath: string, maxBytes: number, onProgress: (bytes: number) => void): Promise<number> {
+  const handle = await open(destPath, 'wx');
+  let bytes = 0;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const fail = (err: unknown) => {
+        body.off('data', onData);
+        body.destroy();
+        reject(err);
+      };
+      const onData = (chunk: Buffer) => {
+        bytes += chunk.length;
+        if (bytes > maxBytes) return fail(tooLarge(maxBytes));
+        try {
+          writeSync(handle.fd, chunk);
+        } catch (err) {
+          return fail(err);
+        }
+        onProgress(bytes);
+      };
+      body.on('data', onData);
+      body.once('end', resolve);
+      body.once('error', reject);
+    });
+    await handle.close();
+    return bytes;
+  } catch (err) {
+    await handle.close().catch(() => undefined);
+    await unlink(destPath).catch(() => undefined);
     throw err;
   }
 }

@@ -292,3 +292,31 @@ test('copies a local ZIP, with the same cap', async () => {
   // A source that has been through checkUrl came from outside: it must be a URL.
   await refusedWithoutFile(source, 'BAD_URL', { checkUrl: async () => undefined });
 });
+
+test('a server that closes the connection right after a large body does not crash the oven (nodejs/undici#5360)', async () => {
+  // `Connection: close` and FIN straight after the body: with a body paused by backpressure, undici 7
+  // threw an uncatchable assertion from the socket's end handler and took the whole process down.
+  const body = Buffer.alloc(8 * 1024 * 1024, 0x61);
+  const net = await import('node:net');
+  const server = net.createServer((sock) => {
+    sock.once('data', () => {
+      sock.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`);
+      sock.end(body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const folder = await mkdtemp(path.join(os.tmpdir(), 'oven-fetch-close-'));
+  try {
+    // The crash depended on timing; five downloads made it show every time here.
+    for (let i = 0; i < 5; i++) {
+      const dest = path.join(folder, `close-${i}.zip`);
+      const result = await fetchZip(`http://127.0.0.1:${port}/close.zip`, dest, { ...OPTIONS, maxBytes: 16 * 1024 * 1024 });
+      assert.equal(result.bytes, body.length);
+      assert.ok((await readFile(dest)).equals(body));
+    }
+  } finally {
+    server.close();
+    await rm(folder, { recursive: true, force: true });
+  }
+});
