@@ -6,7 +6,7 @@ import { createReadStream, createWriteStream, writeSync } from 'node:fs';
 import { open, stat, unlink } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import { Agent, request, type Dispatcher } from 'undici';
 import { OvenError, toOvenError } from '../errors.ts';
 
@@ -164,27 +164,27 @@ async function writeCapped(body: Readable, destPath: string, maxBytes: number, o
 async function writeDrained(body: Readable, destPath: string, maxBytes: number, onProgress: (bytes: number) => void): Promise<number> {
   const handle = await open(destPath, 'wx');
   let bytes = 0;
+  let failure: unknown;
+  const onData = (chunk: Buffer) => {
+    bytes += chunk.length;
+    try {
+      if (bytes > maxBytes) throw tooLarge(maxBytes);
+      writeSync(handle.fd, chunk);
+    } catch (err) {
+      failure = err;
+      body.off('data', onData);
+      body.destroy();
+      return;
+    }
+    onProgress(bytes);
+  };
   try {
-    await new Promise<void>((resolve, reject) => {
-      const fail = (err: unknown) => {
-        body.off('data', onData);
-        body.destroy();
-        reject(err);
-      };
-      const onData = (chunk: Buffer) => {
-        bytes += chunk.length;
-        if (bytes > maxBytes) return fail(tooLarge(maxBytes));
-        try {
-          writeSync(handle.fd, chunk);
-        } catch (err) {
-          return fail(err);
-        }
-        onProgress(bytes);
-      };
-      body.on('data', onData);
-      body.once('end', resolve);
-      body.once('error', reject);
+    body.on('data', onData);
+    // Settles on the end, an error, or a connection cut short (premature close).
+    await finished(body).catch((err) => {
+      throw failure ?? err;
     });
+    if (failure) throw failure;
     await handle.close();
     return bytes;
   } catch (err) {
