@@ -2,12 +2,12 @@
 // checked, or copied from a local path. Never holds the ZIP in memory, stops the moment it passes
 // the size cap, and leaves no partial file behind when it fails.
 
-import { createReadStream, createWriteStream, writeSync } from 'node:fs';
+import { createReadStream, writeSync } from 'node:fs';
 import { open, stat, unlink } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { Transform } from 'node:stream';
-import { finished, pipeline } from 'node:stream/promises';
+import { finished } from 'node:stream/promises';
 import { Agent, request, type Dispatcher } from 'undici';
+import { writeCappedFile, zipTooLarge } from '../capped-file.ts';
 import { OvenError, toOvenError } from '../errors.ts';
 
 export interface FetchZipOptions {
@@ -98,7 +98,7 @@ async function downloadZip(first: URL, destPath: string, options: FetchZipOption
       const totalBytes = Number.isSafeInteger(declared) && declared >= 0 ? declared : undefined;
       if (totalBytes !== undefined && totalBytes > options.maxBytes) {
         await discard(response.body);
-        throw tooLarge(options.maxBytes);
+        throw zipTooLarge(options.maxBytes);
       }
       const bytes = await writeDrained(response.body, destPath, options.maxBytes, (n) => options.onProgress?.(n, totalBytes));
       if (totalBytes !== undefined && bytes !== totalBytes) {
@@ -123,36 +123,14 @@ async function copyLocalZip(source: string, destPath: string, options: FetchZipO
     if (err instanceof OvenError) throw err;
     throw new OvenError('FETCH_FAILED', `Cannot read the ZIP at ${source} (${(err as { code?: string }).code ?? 'unreadable'}).`, { cause: err });
   }
-  if (size > options.maxBytes) throw tooLarge(options.maxBytes);
+  if (size > options.maxBytes) throw zipTooLarge(options.maxBytes);
   try {
-    return { bytes: await writeCapped(createReadStream(source), destPath, options.maxBytes, (n) => options.onProgress?.(n, size)) };
+    return { bytes: await writeCappedFile(createReadStream(source), destPath, options.maxBytes, { onProgress: (n) => options.onProgress?.(n, size) }) };
   } catch (err) {
     throw toOvenError(err);
   }
 }
 
-/** Streams `body` into a new file at destPath; removes the file again if anything fails. */
-async function writeCapped(body: Readable, destPath: string, maxBytes: number, onProgress: (bytes: number) => void): Promise<number> {
-  let bytes = 0;
-  const counter = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      bytes += chunk.length;
-      if (bytes > maxBytes) return done(tooLarge(maxBytes));
-      onProgress(bytes);
-      done(null, chunk);
-    },
-  });
-  let created = false;
-  const file = createWriteStream(destPath, { flags: 'wx' });
-  file.once('open', () => (created = true));
-  try {
-    await pipeline(body, counter, file);
-    return bytes;
-  } catch (err) {
-    if (created) await unlink(destPath).catch(() => undefined);
-    throw err;
-  }
-}
 
 /**
  * Writes an HTTP body to a new file as each chunk arrives, so the body never pushes back on undici.
@@ -168,7 +146,7 @@ async function writeDrained(body: Readable, destPath: string, maxBytes: number, 
   const onData = (chunk: Buffer) => {
     bytes += chunk.length;
     try {
-      if (bytes > maxBytes) throw tooLarge(maxBytes);
+      if (bytes > maxBytes) throw zipTooLarge(maxBytes);
       writeSync(handle.fd, chunk);
     } catch (err) {
       failure = err;
@@ -199,9 +177,6 @@ async function discard(body: Dispatcher.ResponseData['body']): Promise<void> {
   await body.dump({ limit: 64 * 1024 }).catch(() => undefined);
 }
 
-function tooLarge(maxBytes: number): OvenError {
-  return new OvenError('ZIP_TOO_LARGE', `The ZIP is larger than ${maxBytes} bytes, the limit.`);
-}
 
 function statusError(status: number, url: URL): OvenError {
   // Server trouble and rate limits pass; a missing or forbidden ZIP stays missing.

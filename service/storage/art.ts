@@ -1,13 +1,11 @@
 // ZIPs that live in the ART Space are fetched with the oven's own credentials, so baking does
 // not depend on the object being public.
 
-import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type { Config } from '../config.ts';
+import { writeCappedFile, zipTooLarge } from '../capped-file.ts';
 import { OvenError, toOvenError } from '../errors.ts';
 import { describeS3Error, httpStatusOf, isTransient, makeS3Client } from './s3.ts';
 
@@ -39,30 +37,16 @@ export function artObjectKey(zipUrl: URL, art: ArtSpace): string | undefined {
 }
 
 /** Counts bytes and stops the stream once they pass the cap (Content-Length may be missing or wrong). */
-function byteCap(maxBytes: number, counted: { bytes: number }): Transform {
-  return new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      counted.bytes += chunk.length;
-      if (counted.bytes > maxBytes) return done(tooLarge(maxBytes));
-      done(null, chunk);
-    },
-  });
-}
 
-function tooLarge(maxBytes: number): OvenError {
-  return new OvenError('ZIP_TOO_LARGE', `The ZIP is larger than ${maxBytes} bytes (OVEN_MAX_ZIP_BYTES).`);
-}
 
 /** GetObject streamed to destPath with a byte cap. The file is removed when anything fails. */
 export async function downloadArtObject(art: ArtSpace, key: string, destPath: string, maxBytes: number, signal?: AbortSignal): Promise<{ bytes: number }> {
   const client = makeS3Client(art, { requestTimeoutMs: 0 });
-  const counted = { bytes: 0 };
   try {
     const answer = await client.send(new GetObjectCommand({ Bucket: art.bucket, Key: key }), signal ? { abortSignal: signal } : {});
-    if (answer.ContentLength !== undefined && answer.ContentLength > maxBytes) throw tooLarge(maxBytes);
+    if (answer.ContentLength !== undefined && answer.ContentLength > maxBytes) throw zipTooLarge(maxBytes);
     if (!answer.Body) throw new OvenError('FETCH_FAILED', `The ART Space answered without a body for ${key}.`, { retryable: true });
-    await pipeline(answer.Body as Readable, byteCap(maxBytes, counted), createWriteStream(destPath), signal ? { signal } : {});
-    return { bytes: counted.bytes };
+    return { bytes: await writeCappedFile(answer.Body as Readable, destPath, maxBytes, signal ? { signal } : {}) };
   } catch (err) {
     await rm(destPath, { force: true }).catch(() => {});
     throw asFetchError(err, key, signal);
