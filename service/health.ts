@@ -1,11 +1,8 @@
 // Is this oven able to bake? ffmpeg and ffprobe run, the work and data folders are writable,
 // and there is disk to spare. Uptime monitoring reads the answer through GET /health.
 
-import { execFile } from 'node:child_process';
 import { constants, promises as fs } from 'node:fs';
-import { promisify } from 'node:util';
-
-const run = promisify(execFile);
+import { toolVersion } from './bake/probe.ts';
 
 export interface HealthInputs {
   ffmpegPath: string;
@@ -20,9 +17,9 @@ export interface HealthReport {
   ffmpeg?: string;
 }
 
+/** "5.1.9-0+deb12u1" from ffmpeg's "ffmpeg version 5.1.9-0+deb12u1" line. */
 async function versionOf(binary: string): Promise<string> {
-  const { stdout } = await run(binary, ['-version'], { timeout: 5000 });
-  return /version\s+(\S+)/.exec(stdout)?.[1] ?? 'unknown';
+  return /version\s+(\S+)/.exec(await toolVersion(binary))?.[1] ?? 'unknown';
 }
 
 /**
