@@ -8,10 +8,10 @@ import { buildZip } from './zip.ts';
 
 const run = promisify(execFile);
 
-import { toneWav } from './sample-tape.ts';
+import { frameName, toneWav } from './sample-tape.ts';
 
 // The unpack tests' small solid-colour helpers, for anyone who imported them from here.
-export { solidPng, toneWav } from './sample-tape.ts';
+export { frameName, solidPng, toneWav } from './sample-tape.ts';
 
 export interface TapeSpec {
   /** Native frame size; default 32×24. */
@@ -201,9 +201,6 @@ export function startsOf(durationsMs: number[]): number[] {
   return starts;
 }
 
-export function frameName(index: number, oldStyle = false): string {
-  return oldStyle ? `frame${String(index).padStart(6, '0')}.png` : `frame-${String(index).padStart(5, '0')}.png`;
-}
 
 /** The files of a tape ZIP, in the order AC writes them. */
 export async function makeTapeFiles(spec: TapeSpec): Promise<TapeFile[]> {
