@@ -2,11 +2,11 @@
 // checked, or copied from a local path. Never holds the ZIP in memory, stops the moment it passes
 // the size cap, and leaves no partial file behind when it fails.
 
-import { createReadStream, writeSync } from 'node:fs';
-import { open, stat, unlink } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
-import { finished } from 'node:stream/promises';
-import { Agent, request, type Dispatcher } from 'undici';
+import { closeSync, createReadStream, open as openCallback, writeSync } from 'node:fs';
+import { stat, unlink } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { Agent, type Dispatcher } from 'undici';
+import { send } from '../net/request.ts';
 import { writeCappedFile, zipTooLarge } from '../capped-file.ts';
 import { OvenError, toOvenError } from '../errors.ts';
 
@@ -33,6 +33,7 @@ export interface FetchZipOptions {
 }
 
 export const MAX_REDIRECTS = 5;
+const openFd = promisify(openCallback);
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const USER_AGENT = 'aesthetic-computer-oven';
 
@@ -63,26 +64,41 @@ async function downloadZip(first: URL, destPath: string, options: FetchZipOption
   const ownAgent = options.dispatcher ? undefined : new Agent({ connect: { timeout: options.connectTimeoutMs } });
   const dispatcher = options.dispatcher ?? ownAgent!;
   let url = first;
+  // A plain descriptor, opened before any request: the body is written to it from undici's own
+  // callback as it arrives (see net/request.ts for why), a chunk of at most 64 KiB at a time.
+  let fd: number | undefined;
   try {
+    fd = await openFd(destPath, 'wx');
+    const file = fd;
     let headers: Record<string, string> = { 'user-agent': USER_AGENT, ...options.headers };
     for (let hop = 0; ; hop++) {
       await options.checkUrl?.(url);
-      const response = await request(url, {
-        dispatcher,
+      let declared: number | undefined;
+      let bytes = 0;
+      const answer = await send(dispatcher, url, {
         method: 'GET',
         headers,
+        headersTimeoutMs: options.idleTimeoutMs,
+        bodyTimeoutMs: options.idleTimeoutMs,
         signal,
-        headersTimeout: options.idleTimeoutMs,
-        bodyTimeout: options.idleTimeoutMs,
+        onAccept: (_status, _headers, length) => {
+          declared = length;
+          if (length !== undefined && length > options.maxBytes) throw zipTooLarge(options.maxBytes);
+        },
+        onBody: (chunk) => {
+          bytes += chunk.length;
+          if (bytes > options.maxBytes) throw zipTooLarge(options.maxBytes);
+          writeSync(file, chunk);
+          options.onProgress?.(bytes, declared);
+        },
       });
-      if (REDIRECT_STATUSES.has(response.statusCode)) {
-        await discard(response.body);
+      if (REDIRECT_STATUSES.has(answer.status)) {
         if (hop >= MAX_REDIRECTS) {
           throw new OvenError('FETCH_HTTP_STATUS', `The ZIP address redirected more than ${MAX_REDIRECTS} times.`);
         }
-        const location = response.headers.location;
+        const location = answer.headers.location;
         if (typeof location !== 'string' || location === '') {
-          throw new OvenError('FETCH_HTTP_STATUS', `The ZIP server answered ${response.statusCode} without saying where to go.`);
+          throw new OvenError('FETCH_HTTP_STATUS', `The ZIP server answered ${answer.status} without saying where to go.`);
         }
         const next = parseHttpUrl(location, url);
         // Credentials meant for one host must not travel to another.
@@ -90,23 +106,19 @@ async function downloadZip(first: URL, destPath: string, options: FetchZipOption
         url = next;
         continue;
       }
-      if (response.statusCode < 200 || response.statusCode > 299) {
-        await discard(response.body);
-        throw statusError(response.statusCode, url);
+      if (answer.status < 200 || answer.status > 299) throw statusError(answer.status, url);
+      if (declared !== undefined && bytes !== declared) {
+        throw new OvenError('FETCH_FAILED', `The download of the ZIP from ${url.host} ended early (${bytes} of ${declared} bytes).`, { retryable: true });
       }
-      const declared = Number(response.headers['content-length']);
-      const totalBytes = Number.isSafeInteger(declared) && declared >= 0 ? declared : undefined;
-      if (totalBytes !== undefined && totalBytes > options.maxBytes) {
-        await discard(response.body);
-        throw zipTooLarge(options.maxBytes);
-      }
-      const bytes = await writeDrained(response.body, destPath, options.maxBytes, (n) => options.onProgress?.(n, totalBytes));
-      if (totalBytes !== undefined && bytes !== totalBytes) {
-        throw new OvenError('FETCH_FAILED', `The download of the ZIP from ${url.host} ended early (${bytes} of ${totalBytes} bytes).`, { retryable: true });
-      }
+      closeSync(fd);
+      fd = undefined;
       return { bytes };
     }
   } catch (err) {
+    if (fd !== undefined) {
+      closeSync(fd);
+      await unlink(destPath).catch(() => undefined);
+    }
     throw downloadError(err, url, options, totalSignal);
   } finally {
     ownAgent?.destroy().catch(() => undefined);
@@ -129,52 +141,6 @@ async function copyLocalZip(source: string, destPath: string, options: FetchZipO
   } catch (err) {
     throw toOvenError(err);
   }
-}
-
-
-/**
- * Writes an HTTP body to a new file as each chunk arrives, so the body never pushes back on undici.
- * Why: undici 7 crashes the whole process (an uncatchable `assert(!this.paused)`, nodejs/undici#5360,
- * fixed only in undici 8, which needs Node 22) when a server closes the connection while the body
- * is paused by backpressure: any server sending `Connection: close` to a consumer slower than the
- * network. A synchronous write of one chunk (≤ 64 KiB, into the page cache) costs microseconds.
- */
-async function writeDrained(body: Readable, destPath: string, maxBytes: number, onProgress: (bytes: number) => void): Promise<number> {
-  const handle = await open(destPath, 'wx');
-  let bytes = 0;
-  let failure: unknown;
-  const onData = (chunk: Buffer) => {
-    bytes += chunk.length;
-    try {
-      if (bytes > maxBytes) throw zipTooLarge(maxBytes);
-      writeSync(handle.fd, chunk);
-    } catch (err) {
-      failure = err;
-      body.off('data', onData);
-      body.destroy();
-      return;
-    }
-    onProgress(bytes);
-  };
-  try {
-    body.on('data', onData);
-    // Settles on the end, an error, or a connection cut short (premature close).
-    await finished(body).catch((err) => {
-      throw failure ?? err;
-    });
-    if (failure) throw failure;
-    await handle.close();
-    return bytes;
-  } catch (err) {
-    await handle.close().catch(() => undefined);
-    await unlink(destPath).catch(() => undefined);
-    throw err;
-  }
-}
-
-/** Reads and drops a small body so the connection can be reused; a big one is cut off. */
-async function discard(body: Dispatcher.ResponseData['body']): Promise<void> {
-  await body.dump({ limit: 64 * 1024 }).catch(() => undefined);
 }
 
 

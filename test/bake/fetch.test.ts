@@ -10,6 +10,7 @@ import { Agent } from 'undici';
 import { fetchZip, MAX_REDIRECTS, type FetchZipOptions } from '../../service/bake/fetch.ts';
 import { OvenError } from '../../service/errors.ts';
 import { createGuardedDispatcher } from '../../service/net/guard.ts';
+import { loadCpu } from '../helpers/cpu-load.ts';
 
 const ZIP = Buffer.from(Array.from({ length: 200_000 }, (_, i) => (i * 31) % 256));
 const OPTIONS: FetchZipOptions = { maxBytes: 1024 * 1024, connectTimeoutMs: 2000, idleTimeoutMs: 2000, totalTimeoutMs: 10_000 };
@@ -318,5 +319,73 @@ test('a server that closes the connection right after a large body does not cras
   } finally {
     server.close();
     await rm(folder, { recursive: true, force: true });
+  }
+});
+
+test('a 64–128 KiB body sent with its headers in one write, then a close, always arrives whole (nodejs/undici#5360)', async () => {
+  // The window of that crash: a body of one to two of undici's 64 KiB high-water marks that has all
+  // arrived, with the FIN, before anything reads it. Loaded cores widen it, as a baking droplet's does.
+  const net = await import('node:net');
+  const bodies = new Map<string, Buffer>();
+  const server = net.createServer((sock) => {
+    sock.once('data', (request) => {
+      const body = bodies.get(/^GET \/(\S+)/.exec(request.toString('latin1'))?.[1] ?? '') ?? Buffer.alloc(0);
+      sock.end(Buffer.concat([Buffer.from(`HTTP/1.0 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`), body]));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const folder = await mkdtemp(path.join(os.tmpdir(), 'oven-fetch-window-'));
+  const load = loadCpu({ seconds: 30 });
+  try {
+    for (let i = 0; i < 48; i++) {
+      const size = 64 * 1024 + Math.round((i / 47) * 64 * 1024);
+      const body = Buffer.alloc(size, i % 251);
+      body.writeUInt32BE(i, 0);
+      bodies.set(`t${i}.zip`, body);
+      const target = path.join(folder, `t${i}.zip`);
+      const result = await fetchZip(`http://127.0.0.1:${port}/t${i}.zip`, target, { ...OPTIONS, maxBytes: 1024 * 1024 });
+      assert.equal(result.bytes, size);
+      assert.ok((await readFile(target)).equals(body), `download ${i} (${size} bytes) arrived whole`);
+    }
+  } finally {
+    await load.stop();
+    server.close();
+    await rm(folder, { recursive: true, force: true });
+  }
+});
+
+test('a keep-alive connection the server dropped is not the tape\'s fault: the GET goes again on a fresh one', async () => {
+  // HTTP/1.1 without `Connection: close`, so undici pools the connection; the server then drops
+  // every connection when a second request arrives on it, before answering a byte.
+  const net = await import('node:net');
+  let dropped = 0;
+  const server = net.createServer((sock) => {
+    let served = 0;
+    sock.on('data', () => {
+      if (served++ > 0) {
+        dropped++;
+        sock.destroy();
+        return;
+      }
+      sock.write(`HTTP/1.1 200 OK\r\nContent-Length: ${ZIP.length}\r\n\r\n`);
+      sock.write(ZIP);
+    });
+    sock.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const pooled = new Agent({ keepAliveTimeout: 30_000 });
+  try {
+    for (let i = 0; i < 6; i++) {
+      const target = dest();
+      const result = await fetchZip(`http://127.0.0.1:${port}/tape-${i}.zip`, target, { ...OPTIONS, dispatcher: pooled });
+      assert.equal(result.bytes, ZIP.length);
+      assert.deepEqual(await readFile(target), ZIP);
+    }
+    assert.ok(dropped >= 1, 'the pooled connection was reused and dropped at least once');
+  } finally {
+    await pooled.close();
+    server.close();
   }
 });
