@@ -3,10 +3,11 @@
 // deliveries resume after a restart by being add()ed again.
 
 import { randomBytes } from 'node:crypto';
-import { request, type Dispatcher } from 'undici';
+import { getGlobalDispatcher, type Dispatcher } from 'undici';
 import { log as rootLog, type Logger } from '../log.ts';
 import { backoffDelay, parseRetryAfter } from '../net/backoff.ts';
 import { findUrlRefusal } from '../net/guard.ts';
+import { send } from '../net/request.ts';
 import { signWebhook } from './signature.ts';
 
 export interface CallbackDelivery {
@@ -153,7 +154,10 @@ export class CallbackOutbox {
     const timestamp = Math.floor(Date.now() / 1000);
     const signal = AbortSignal.timeout(timeoutMs);
     try {
-      const res = await request(d.url, {
+      // The answer's body is not needed: it is dropped as it arrives, and the attempt settles on the
+      // headers, so that a 2xx is saved as delivered at once (a crash before that save re-sends the
+      // callback after the restart).
+      const res = await send(dispatcher ?? getGlobalDispatcher(), new URL(d.url), {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
@@ -164,14 +168,11 @@ export class CallbackOutbox {
         },
         body,
         signal,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-        ...(dispatcher ? { dispatcher } : {}),
+        headersTimeoutMs: timeoutMs,
+        bodyTimeoutMs: timeoutMs,
+        settleOnHeaders: true,
       });
-      // The answer's body is not needed: drop it in the background, so that a 2xx is saved as
-      // delivered at once (a crash before that save re-sends the callback after the restart).
-      void res.body.dump({ limit: 64 * 1024 }).catch(() => {});
-      const status = res.statusCode;
+      const status = res.status;
       if (status >= 200 && status < 300) return { kind: 'delivered' };
       if (status === 410) return { kind: 'gone', error: 'HTTP 410 Gone' };
       const retryAfterMs = parseRetryAfter(res.headers['retry-after']);

@@ -4,6 +4,7 @@ import { Webhook } from 'standardwebhooks';
 import { CallbackOutbox, newDelivery, type CallbackDelivery, type OutboxOptions } from '../../service/callback/outbox.ts';
 import { createGuardedDispatcher } from '../../service/net/guard.ts';
 import type { Logger } from '../../service/log.ts';
+import { loadCpu } from '../helpers/cpu-load.ts';
 import { startReceiver, type ReceivedRequest } from '../helpers/receiver.ts';
 
 const secret = 'outbox-test-secret-0123456789';
@@ -243,4 +244,37 @@ test('with the guarded dispatcher, a callback to loopback is refused and never s
   assert.equal(done.state, 'gave-up');
   assert.match(done.lastError!, /private, loopback or link-local/);
   assert.equal(receiver.requests.length, 0);
+});
+
+test('a receiver answering a 64–128 KiB body and closing at once never crashes the oven (nodejs/undici#5360)', async () => {
+  // The download's crash window, on the callback side: an answer nobody reads that fills undici's
+  // buffer, then a FIN. With both cores busy, 24 deliveries in a row.
+  const net = await import('node:net');
+  let answered = 0;
+  const server = net.createServer((sock) => {
+    let request = '';
+    sock.on('data', (chunk: Buffer) => {
+      request += chunk.toString('latin1');
+      const head = request.indexOf('\r\n\r\n');
+      const length = Number(/content-length: (\d+)/i.exec(request)?.[1] ?? 0);
+      if (head === -1 || request.length < head + 4 + length) return;
+      const size = 64 * 1024 + ((answered++ * 2731) % (64 * 1024));
+      sock.end(Buffer.concat([Buffer.from(`HTTP/1.0 200 OK\r\nContent-Length: ${size}\r\n\r\n`), Buffer.alloc(size, 0x7b)]));
+    });
+    sock.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as import('node:net').AddressInfo;
+  const load = loadCpu({ seconds: 30 });
+  try {
+    for (let i = 0; i < 24; i++) {
+      const { outbox, settled } = harness();
+      outbox.add(newDelivery(`http://127.0.0.1:${port}/cb`, { ...payload, jobId: `job_${i}` }));
+      assert.equal((await settled).state, 'delivered');
+      await outbox.whenIdle();
+    }
+  } finally {
+    await load.stop();
+    server.close();
+  }
 });
