@@ -21,6 +21,19 @@ export interface OvenConfig {
   image: string;
   /** `oven:alertEmail` (optional): who gets uptime alerts; without it no alerts are made. */
   alertEmail: string | undefined;
+  /**
+   * `oven:workers`, default 0: how many worker droplets bake next to the API droplet. 0 is the
+   * single machine (no VPC, no Valkey, no workers); above 0 the jobs queue in Managed Valkey.
+   */
+  workers: number;
+  /** `oven:workerSize`, default `s-1vcpu-1gb`: the worker droplets' size slug. */
+  workerSize: string;
+  /** `oven:valkeySize`, default `db-s-1vcpu-1gb`: the Managed Valkey node size slug (only with workers). */
+  valkeySize: string;
+  /** `oven:valkeyVersion`, default `8`: the Valkey major version (only with workers). */
+  valkeyVersion: string;
+  /** `oven:valkeyNodeCount`, default 1: Valkey nodes, 1 to 3; more than 1 adds standbys that take over on failure. */
+  valkeyNodeCount: number;
 }
 
 export const DEFAULTS = {
@@ -28,7 +41,19 @@ export const DEFAULTS = {
   region: 'sfo3',
   dropletSize: 's-1vcpu-1gb',
   image: 'ubuntu-24-04-x64',
+  workers: 0,
+  workerSize: 's-1vcpu-1gb',
+  valkeySize: 'db-s-1vcpu-1gb',
+  valkeyVersion: '8',
+  valkeyNodeCount: 1,
 } as const;
+
+/** A ceiling, so a slip such as `oven:workers 200` is refused instead of billed. */
+export const MAX_WORKERS = 20;
+/** DigitalOcean's Managed Valkey runs one primary and up to two standby nodes. */
+export const MAX_VALKEY_NODES = 3;
+
+type SlugKey = 'region' | 'dropletSize' | 'image' | 'workerSize' | 'valkeySize';
 
 // Prefixes shorter than these cover a large share of the internet: refused like 0.0.0.0/0,
 // so the world cannot be let in by splitting it (0.0.0.0/1 + 128.0.0.0/1).
@@ -62,7 +87,26 @@ export function readOvenConfig(config: pulumi.Config = new pulumi.Config('oven')
   const dropletSize = parseSlug('dropletSize', text('dropletSize') ?? DEFAULTS.dropletSize);
   const image = parseSlug('image', text('image') ?? DEFAULTS.image);
   const alertEmail = parseEmail(text('alertEmail'));
-  return { domain, cloudflareZoneId, sshPublicKey, sshAllowedCidrs, region, dropletSize, image, alertEmail };
+  const workers = parseCount('workers', text('workers'), { min: 0, max: MAX_WORKERS, counts: 'worker droplets; 0 keeps the single machine' });
+  const workerSize = parseSlug('workerSize', text('workerSize') ?? DEFAULTS.workerSize);
+  const valkeySize = parseSlug('valkeySize', text('valkeySize') ?? DEFAULTS.valkeySize);
+  const valkeyVersion = parseVersion(text('valkeyVersion') ?? DEFAULTS.valkeyVersion);
+  const valkeyNodeCount = parseCount('valkeyNodeCount', text('valkeyNodeCount'), { min: 1, max: MAX_VALKEY_NODES, counts: 'Valkey nodes' });
+  return {
+    domain,
+    cloudflareZoneId,
+    sshPublicKey,
+    sshAllowedCidrs,
+    region,
+    dropletSize,
+    image,
+    alertEmail,
+    workers,
+    workerSize,
+    valkeySize,
+    valkeyVersion,
+    valkeyNodeCount,
+  };
 }
 
 export function parseDomain(raw: string): string {
@@ -125,8 +169,32 @@ function parseCidr(cidr: string): string {
   return `${address}/${prefix}`;
 }
 
-function parseSlug(key: keyof typeof DEFAULTS, raw: string): string {
+function parseSlug(key: SlugKey, raw: string): string {
   if (!/^[a-z0-9][a-z0-9-]*$/.test(raw)) fail(`oven:${key} must be a DigitalOcean slug such as "${DEFAULTS[key]}", got "${raw}".`);
+  return raw;
+}
+
+interface CountBounds {
+  min: number;
+  max: number;
+  /** What the number counts, for the refusal's sentence. */
+  counts: string;
+}
+
+/** A whole number within bounds; unset gives the default. Digits only: "2.5", "1e1", "-1" and "two" are refused. */
+function parseCount(key: 'workers' | 'valkeyNodeCount', raw: string | undefined, { min, max, counts }: CountBounds): number {
+  if (raw === undefined) return DEFAULTS[key];
+  const count = /^\d{1,3}$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!(count >= min && count <= max)) {
+    fail(`oven:${key} must be a whole number from ${min} to ${max} (${counts}), got "${raw}".`);
+  }
+  return count;
+}
+
+function parseVersion(raw: string): string {
+  if (!/^\d{1,2}(\.\d{1,2})?$/.test(raw)) {
+    fail(`oven:valkeyVersion must be a Valkey version such as "${DEFAULTS.valkeyVersion}", got "${raw}".`);
+  }
   return raw;
 }
 

@@ -34,6 +34,11 @@ test('the required keys alone give the documented defaults', () => {
     dropletSize: 's-1vcpu-1gb',
     image: 'ubuntu-24-04-x64',
     alertEmail: undefined,
+    workers: 0,
+    workerSize: 's-1vcpu-1gb',
+    valkeySize: 'db-s-1vcpu-1gb',
+    valkeyVersion: '8',
+    valkeyNodeCount: 1,
   });
   assert.equal(DEFAULTS.region, 'sfo3');
 });
@@ -53,6 +58,43 @@ test('set values replace the defaults', () => {
   assert.equal(config.dropletSize, 's-2vcpu-4gb');
   assert.equal(config.image, 'ubuntu-22-04-x64');
   assert.equal(config.alertEmail, 'ops@example.com');
+});
+
+test('the worker pool and its Valkey take their sizes from the stack', () => {
+  const config = readWith(
+    minimalConfig({
+      'oven:workers': '3',
+      'oven:workerSize': 's-2vcpu-4gb',
+      'oven:valkeySize': 'db-s-2vcpu-4gb',
+      'oven:valkeyVersion': '8',
+      'oven:valkeyNodeCount': '2',
+    }),
+  );
+  assert.equal(config.workers, 3);
+  assert.equal(config.workerSize, 's-2vcpu-4gb');
+  assert.equal(config.valkeySize, 'db-s-2vcpu-4gb');
+  assert.equal(config.valkeyVersion, '8');
+  assert.equal(config.valkeyNodeCount, 2);
+  assert.equal(readWith(minimalConfig({ 'oven:workers': '0' })).workers, 0);
+  assert.equal(readWith(minimalConfig({ 'oven:workers': '20' })).workers, 20);
+});
+
+test('oven:workers outside 0..20, or not a whole number, is refused with the range', () => {
+  for (const raw of ['21', '-1', '2.5', '1e1', 'two', '0x3', '200']) {
+    assertRefused(
+      minimalConfig({ 'oven:workers': raw }),
+      new RegExp(`^oven:workers must be a whole number from 0 to 20 \\(worker droplets; 0 keeps the single machine\\), got "${raw.replace('.', '\\.')}"\\.$`),
+    );
+  }
+});
+
+test('Valkey settings that DigitalOcean would refuse are refused first', () => {
+  for (const raw of ['0', '4', 'one']) {
+    assertRefused(minimalConfig({ 'oven:valkeyNodeCount': raw }), /^oven:valkeyNodeCount must be a whole number from 1 to 3 \(Valkey nodes\)/);
+  }
+  assertRefused(minimalConfig({ 'oven:valkeyVersion': 'latest' }), /^oven:valkeyVersion must be a Valkey version such as "8", got "latest"\.$/);
+  assertRefused(minimalConfig({ 'oven:valkeySize': 'DB 1GB' }), /^oven:valkeySize must be a DigitalOcean slug such as "db-s-1vcpu-1gb"/);
+  assertRefused(minimalConfig({ 'oven:workerSize': 's_1vcpu' }), /^oven:workerSize must be a DigitalOcean slug such as "s-1vcpu-1gb"/);
 });
 
 describe('a missing required key is named, with the command that sets it', () => {
