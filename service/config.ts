@@ -124,6 +124,13 @@ export const SETTINGS = {
   downloadIdleSeconds: integer('OVEN_DOWNLOAD_IDLE_SECONDS', 20, 1, 600, 'Longest silence while downloading before giving up (and the connect timeout).'),
   jobMaxAttempts: integer('OVEN_JOB_MAX_ATTEMPTS', 3, 1, 20, 'Times a job is started: a passing fault (download, upload, full disk) or a crash mid-bake starts it again up to this many times.'),
   jobRetryBaseMs: integer('OVEN_JOB_RETRY_BASE_MS', 30000, 1, 3600000, 'Wait before a job that hit a passing fault is tried again; doubles each time.'),
+  bakeMemoryMb: integer(
+    'OVEN_BAKE_MEMORY_MB',
+    640,
+    128,
+    65536,
+    'Memory ceiling of one bake process, in MiB: its own resident memory plus its ffmpeg\'s, weighed five times a second. Past it the bake is stopped and fails `BAKE_MEMORY_LIMIT`; its JavaScript heap is also capped, at half of this.',
+  ),
   drainSeconds: integer('OVEN_DRAIN_SECONDS', 90, 0, 3600, 'On SIGTERM, how long running bakes may finish before the process exits; unfinished work resumes at next start.'),
   minFreeDiskMb: integer('OVEN_MIN_FREE_DISK_MB', 512, 0, 1024 * 1024, 'Free disk below this (in MiB, in the work or data folder) makes `/health` unhealthy.'),
   keepFinishedJobs: integer('OVEN_KEEP_FINISHED_JOBS', 500, 1, 1000000, 'How many finished jobs `/status` remembers.'),

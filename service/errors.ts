@@ -47,6 +47,7 @@ export const ERROR_CODES = [
   'THUMBNAIL_FAILED',
   'UPLOAD_FAILED',
   'DISK_FULL',
+  'BAKE_MEMORY_LIMIT',
   'INTERRUPTED',
   'INTERNAL',
 ] as const;

@@ -76,3 +76,12 @@ function makeLogger(base: LogFields): Logger {
 }
 
 export const log: Logger = makeLogger({});
+
+/**
+ * Node prints its warnings (MaxListenersExceededWarning, a library's deprecation notice) as plain
+ * text on stderr; every line the oven writes is JSON, so they are logged here instead.
+ */
+export function logProcessWarnings(): void {
+  process.removeAllListeners('warning');
+  process.on('warning', (warning) => log.warn('node warning', { warning: warning.name, error: warning.message }));
+}

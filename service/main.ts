@@ -9,10 +9,11 @@ import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createHealthCheck } from './health.ts';
 import { createApp } from './http/app.ts';
 import { JobManager } from './jobs/manager.ts';
-import { clearWorkRoot, createBakeRunner, workRootOf } from './jobs/pipeline.ts';
+import { BakePool } from './jobs/bake-pool.ts';
+import { clearWorkRoot, workRootOf } from './jobs/pipeline.ts';
 import { FileJobStore } from './jobs/store.ts';
 import { createOvenMetrics } from './metrics/oven-metrics.ts';
-import { log, registerSecret, setLogLevel } from './log.ts';
+import { log, logProcessWarnings, registerSecret, setLogLevel } from './log.ts';
 import { createGuardedDispatcher } from './net/guard.ts';
 import { createBlobStore, localBlobRoot } from './storage/index.ts';
 
@@ -45,6 +46,7 @@ async function main(): Promise<void> {
   const startedAt = Date.now();
   const config = readConfig();
   setLogLevel(config.logLevel);
+  logProcessWarnings();
   if (config.callbackSecretGenerated) {
     // Said once, to the person starting a local oven; never logged afterwards.
     process.stderr.write(`oven: no CALLBACK_SECRET set, so this run uses: ${config.callbackSecret}\n`);
@@ -71,9 +73,12 @@ async function main(): Promise<void> {
     onChange: (delivery) => jobs?.callbackChanged(delivery),
     log,
   });
+  // The server never bakes: every bake runs in a bake process of this pool.
+  const bakers = new BakePool({ size: config.concurrency, memoryMb: config.bakeMemoryMb, log });
+  bakers.start();
   jobs = new JobManager({
     store,
-    runBake: createBakeRunner({ config, blobs, dispatcher, workRoot }),
+    runBake: (job, control) => bakers.run(job, control),
     deliver: (delivery) => outbox.add(delivery),
     concurrency: config.concurrency,
     queueLimit: config.queueLimit,
@@ -125,6 +130,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info('draining for shutdown', { signal, graceSeconds: config.drainSeconds, running: jobs!.runningCount() });
     const drained = await jobs!.drain(config.drainSeconds * 1000);
+    bakers.close();
     outbox.stop();
     await Promise.race([outbox.whenIdle(), new Promise((r) => setTimeout(r, 5000))]);
     app.server?.close();

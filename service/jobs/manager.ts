@@ -8,25 +8,16 @@ import { newDelivery, type CallbackDelivery } from '../callback/outbox.ts';
 import { OvenError, toOvenError } from '../errors.ts';
 import { log } from '../log.ts';
 import { sleep } from '../net/backoff.ts';
-import { isActive, isTerminal, jobView, newJob, type ActiveStatus, type BakeOutcome, type BakeRequest, type Job } from './job.ts';
+import type { BakeRun } from './bake-order.ts';
+import type { BakeControl } from './pipeline.ts';
+import { isActive, isTerminal, jobView, newJob, type ActiveStatus, type BakeRequest, type Job } from './job.ts';
 import type { JobStore } from './store.ts';
 import { WaitingLine } from './waiting-line.ts';
 
 /** What a running bake may tell the manager, and how the manager stops it. */
-export interface BakeControl {
-  onStage(stage: ActiveStatus): void;
-  onProgress(fraction: number): void;
-  signal: AbortSignal;
-}
+export type { BakeControl };
 
-export interface BakeRun {
-  outcome: BakeOutcome;
-  warning?: { code: string; message: string };
-  /** Bytes downloaded (the ZIP) and uploaded (MP4 and thumbnail), for metrics. */
-  bytesIn?: number;
-  bytesOut?: number;
-}
-
+export type { BakeRun };
 export type RunBake = (job: Job, control: BakeControl) => Promise<BakeRun>;
 
 export interface ManagerOptions {

@@ -1,5 +1,6 @@
 // One job's bake, end to end: fetch → unzip → tape → encode → thumbnail (bake/), then upload (storage/).
-// The manager decides what happens around it; this only does the work and reports its stages.
+// It runs inside a bake process (bake-processor.ts), never in the server; the job's supervisor
+// decides what happens around it, and this only does the work and reports its stages.
 
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -10,8 +11,8 @@ import type { Config } from '../config.ts';
 import { log } from '../log.ts';
 import { checkUrl, type UrlPolicy } from '../net/guard.ts';
 import { artObjectKey, downloadArtObject, tapeKeys, type BlobStore } from '../storage/index.ts';
-import type { Job } from './job.ts';
-import type { BakeRun, RunBake } from './manager.ts';
+import type { BakeRun } from './bake-order.ts';
+import type { ActiveStatus, BakeRequest } from './job.ts';
 
 export interface PipelineDeps {
   config: Config;
@@ -34,11 +35,20 @@ export async function clearWorkRoot(workRoot: string): Promise<void> {
   await mkdir(workRoot, { recursive: true });
 }
 
-export function createBakeRunner({ config, blobs, dispatcher, workRoot }: PipelineDeps): RunBake {
+/** What a bake tells its supervisor, and how it is stopped. */
+export interface BakeControl {
+  onStage(stage: ActiveStatus): void;
+  onProgress(fraction: number): void;
+  signal: AbortSignal;
+}
+
+export type BakeAndUpload = (order: { jobId: string; request: BakeRequest }, control: BakeControl) => Promise<BakeRun>;
+
+export function createBakeRunner({ config, blobs, dispatcher, workRoot }: PipelineDeps): BakeAndUpload {
   const limits = bakeLimitsFrom(config);
   const policy: UrlPolicy = { allowPrivateNetworks: config.allowPrivateNetworks, allowedHosts: config.allowedHosts };
 
-  return (job: Job, control): Promise<BakeRun> =>
+  return (job, control): Promise<BakeRun> =>
     withWorkDir(workRoot, job.request.slug, async (workDir) => {
       const zipUrl = new URL(job.request.zipUrl);
       const artKey = config.art ? artObjectKey(zipUrl, config.art) : undefined;
