@@ -1,12 +1,16 @@
 // Oven's host as a function of its config: one droplet behind a reserved IP and a cloud firewall,
-// a proxied Cloudflare record in front, and an uptime check on /health.
+// a proxied Cloudflare record in front, and an uptime check on /health. With oven:workers > 0 the
+// worker pool (cluster.ts) is added and this droplet joins its VPC; with 0, nothing else changes.
 
 import * as cloudflare from '@pulumi/cloudflare';
 import * as digitalocean from '@pulumi/digitalocean';
 import * as pulumi from '@pulumi/pulumi';
+import { createCluster } from './cluster.ts';
+import type { Cluster } from './cluster.ts';
 import type { OvenConfig } from './config.ts';
 import { inboundRules, outboundRules } from './firewall.ts';
 import { ansibleInventory } from './inventory.ts';
+import type { InventoryHost } from './inventory.ts';
 
 export interface Oven {
   droplet: digitalocean.Droplet;
@@ -19,8 +23,10 @@ export interface Oven {
   /** The reserved IP: the droplet's stable public address. */
   ip: pulumi.Output<string>;
   url: string;
-  /** An INI inventory for `ansible-playbook -i`, group `oven`, reached as root. */
+  /** An INI inventory for `ansible-playbook -i`: group `oven`, and `oven_workers` when there are workers; reached as root. */
   ansibleInventory: pulumi.Output<string>;
+  /** The VPC, Valkey and workers; undefined when `oven:workers` is 0. */
+  cluster: Cluster | undefined;
 }
 
 export function createOven(config: OvenConfig): Oven {
@@ -30,14 +36,20 @@ export function createOven(config: OvenConfig): Oven {
   const tag = new digitalocean.Tag('oven', { name });
   const sshKey = new digitalocean.SshKey('oven', { name, publicKey: config.sshPublicKey });
 
+  const cluster = config.workers > 0 ? createCluster(config, { name, apiTag: tag, sshKey }) : undefined;
+  // Undefined without workers: the rules are then the single machine's, word for word.
+  const vpcIpRange = pulumi.output(cluster?.vpc.ipRange);
+
   // The firewall follows the tag rather than the droplet's id, so a replacement droplet is
   // covered from its first boot instead of after Pulumi updates the firewall.
   const cloudflareRanges = cloudflare.getIpRangesOutput();
   const firewall = new digitalocean.Firewall('oven', {
     name,
     tags: [tag.name],
-    inboundRules: cloudflareRanges.apply((ranges) => inboundRules(ranges, config.sshAllowedCidrs)),
-    outboundRules: outboundRules(),
+    inboundRules: pulumi
+      .all([cloudflareRanges, vpcIpRange])
+      .apply(([ranges, vpc]) => inboundRules(ranges, config.sshAllowedCidrs, vpc)),
+    outboundRules: vpcIpRange.apply((vpc) => outboundRules(vpc)),
   });
 
   const droplet = new digitalocean.Droplet(
@@ -49,6 +61,8 @@ export function createOven(config: OvenConfig): Oven {
       image: config.image,
       sshKeys: [sshKey.fingerprint],
       tags: [tag.name],
+      // Only with workers: moving a droplet into a VPC rebuilds it, so a single machine stays put.
+      vpcUuid: cluster?.vpc.id,
       monitoring: true,
       ipv6: true,
     },
@@ -96,6 +110,15 @@ export function createOven(config: OvenConfig): Oven {
   const uptimeAlerts = config.alertEmail === undefined ? [] : createUptimeAlerts(name, uptimeCheck, config.alertEmail);
 
   const ip = reservedIp.ipAddress;
+  const workerHosts = pulumi.all(
+    (cluster?.workers ?? []).map((worker) =>
+      pulumi.all([worker.name, worker.ipv4Address]).apply(([workerName, address]): InventoryHost => ({
+        name: workerName,
+        address,
+        domain: config.domain,
+      })),
+    ),
+  );
   return {
     droplet,
     reservedIp,
@@ -105,7 +128,10 @@ export function createOven(config: OvenConfig): Oven {
     uptimeAlerts,
     ip,
     url,
-    ansibleInventory: ip.apply((address) => ansibleInventory([{ name: config.domain, address, domain: config.domain }])),
+    ansibleInventory: pulumi
+      .all([ip, workerHosts])
+      .apply(([address, workers]) => ansibleInventory([{ name: config.domain, address, domain: config.domain }], workers)),
+    cluster,
   };
 }
 

@@ -11,7 +11,16 @@ export const FAKE = {
   cloudflareV6: ['2400:cb00::/32', '2606:4700::/32'],
   zoneId: '0123456789abcdef0123456789abcdef',
   sshPublicKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeFakeFakeFakeFakeFakeFakeFakeFakeFake test@oven',
+  /** The range DigitalOcean picks for a VPC created without one. */
+  vpcIpRange: '10.124.0.0/20',
+  valkeyPrivateUri: 'rediss://default:fake-valkey-password@private-oven-test-valkey-do-user-1-0.k.db.ondigitalocean.com:25061',
+  valkeyPublicUri: 'rediss://default:fake-valkey-password@oven-test-valkey-do-user-1-0.k.db.ondigitalocean.com:25061',
 } as const;
+
+/** Worker N (from 1) gets droplet id 5000+N and public IPv4 198.51.100.(30+N). */
+export function fakeWorkerIp(number: number): string {
+  return `198.51.100.${30 + number}`;
+}
 
 export interface Registered {
   type: string;
@@ -30,9 +39,17 @@ export async function useMocks(): Promise<void> {
         registered.push({ type: args.type, name: args.name, inputs: args.inputs });
         const state: Record<string, unknown> = { ...args.inputs };
         let id = `${args.name}-id`;
-        if (args.type === 'digitalocean:index/droplet:Droplet') {
+        const worker = /^oven-worker-(\d+)$/.exec(args.name);
+        if (args.type === 'digitalocean:index/droplet:Droplet' && worker) {
+          id = String(5000 + Number(worker[1]));
+          state['ipv4Address'] = fakeWorkerIp(Number(worker[1]));
+        } else if (args.type === 'digitalocean:index/droplet:Droplet') {
           id = FAKE.dropletId;
           state['ipv4Address'] = FAKE.dropletIp;
+        }
+        if (args.type === 'digitalocean:index/vpc:Vpc') state['ipRange'] = args.inputs.ipRange ?? FAKE.vpcIpRange;
+        if (args.type === 'digitalocean:index/databaseCluster:DatabaseCluster') {
+          Object.assign(state, { port: 25061, privateUri: FAKE.valkeyPrivateUri, uri: FAKE.valkeyPublicUri });
         }
         if (args.type === 'digitalocean:index/reservedIp:ReservedIp') state['ipAddress'] = FAKE.reservedIp;
         if (args.type === 'digitalocean:index/sshKey:SshKey') state['fingerprint'] = '3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:45:fa';
