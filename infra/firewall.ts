@@ -96,7 +96,8 @@ export function inboundRules(cloudflare: CloudflareRanges, sshAllowedCidrs: stri
 
 /**
  * A worker's: SSH from the operators' networks and everything from the VPC, nothing else. Workers
- * serve no one on the internet (the API droplet takes the requests), so 80 and 443 stay shut to all.
+ * serve no one on the internet (the API droplet takes the requests): no rule for 80 or 443, and from
+ * outside the VPC nothing but 22 gets in.
  */
 export function workerInboundRules(sshAllowedCidrs: string[], vpcIpRange: string): InboundRule[] {
   return [sshFrom(sshAllowedCidrs), ...fromVpc(vpcIpRange)];
