@@ -13,7 +13,9 @@ export const ERROR_CODES = [
   'UNSUPPORTED_MEDIA_TYPE',
   'QUEUE_FULL',
   'DRAINING',
+  'STORE_UNAVAILABLE',
   'NOT_FOUND',
+  'TOO_MANY_STREAMS',
   // fetching the ZIP
   'FETCH_FAILED',
   'FETCH_TIMEOUT',
@@ -44,6 +46,7 @@ export const ERROR_CODES = [
   // encoding and after
   'ENCODE_FAILED',
   'ENCODE_TIMEOUT',
+  'EXTRACT_TIMEOUT',
   'THUMBNAIL_FAILED',
   'UPLOAD_FAILED',
   'DISK_FULL',

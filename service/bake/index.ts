@@ -9,7 +9,7 @@ import { encodeTape } from './encode.ts';
 import { fetchZip } from './fetch.ts';
 import { interruptedError } from './probe.ts';
 import type { BakeLimits } from './limits.ts';
-import { readTape } from './tape.ts';
+import { readTape, type Tape } from './tape.ts';
 import { makeThumbnail } from './thumbnail.ts';
 import { extractTape } from './unzip.ts';
 
@@ -105,13 +105,25 @@ async function bakeSteps(input: BakeInput): Promise<BakeResult> {
   checkAborted(signal);
   input.onStage?.('extracting');
   elapsed = clock();
-  const extracted = await extractTape(zipPath, path.join(workDir, 'tape'), {
-    maxEntries: limits.maxEntries,
-    maxUnzippedBytes: limits.maxUnzippedBytes,
-  });
-  // The frames are out; the ZIP's disk space is better spent on the MP4.
-  await unlink(zipPath).catch(() => {});
-  const tape = await readTape(extracted, { maxTapeSeconds: limits.maxTapeSeconds, maxFramePixels: limits.maxFramePixels });
+  // A tape built to be slow to unpack or check (many entries, costly frames) is stopped here.
+  const extractDeadline = AbortSignal.timeout(limits.extractTimeoutSeconds * 1000);
+  const extractSignal = signal ? AbortSignal.any([signal, extractDeadline]) : extractDeadline;
+  let tape: Tape;
+  try {
+    const extracted = await extractTape(zipPath, path.join(workDir, 'tape'), {
+      maxEntries: limits.maxEntries,
+      maxUnzippedBytes: limits.maxUnzippedBytes,
+      signal: extractSignal,
+    });
+    // The frames are out; the ZIP's disk space is better spent on the MP4.
+    await unlink(zipPath).catch(() => {});
+    tape = await readTape(extracted, { maxTapeSeconds: limits.maxTapeSeconds, maxFramePixels: limits.maxFramePixels, signal: extractSignal });
+  } catch (err) {
+    if (extractDeadline.aborted && !signal?.aborted) {
+      throw new OvenError('EXTRACT_TIMEOUT', `Unpacking and checking the tape took longer than ${limits.extractTimeoutSeconds} s (OVEN_EXTRACT_TIMEOUT_SECONDS).`, { cause: err });
+    }
+    throw err;
+  }
   const extractMs = elapsed();
   progress(SPAN.extract, 1);
 

@@ -17,6 +17,8 @@ export interface BakeLimits {
   scale: number;
   /** Wall-clock limit for one ffmpeg run, in seconds. */
   encodeTimeoutSeconds: number;
+  /** Wall-clock limit for unpacking and checking the tape (the extracting stage), in seconds. */
+  extractTimeoutSeconds: number;
   /** Wall-clock limit for downloading one ZIP, in seconds. */
   downloadTimeoutSeconds: number;
   /** Longest silence while downloading (and the connect timeout), in seconds. */
@@ -34,6 +36,7 @@ export function bakeLimitsFrom(config: Config): BakeLimits {
     maxFramePixels: config.maxFramePixels,
     scale: config.scale,
     encodeTimeoutSeconds: config.encodeTimeoutSeconds,
+    extractTimeoutSeconds: config.extractTimeoutSeconds,
     downloadTimeoutSeconds: config.downloadTimeoutSeconds,
     downloadIdleSeconds: config.downloadIdleSeconds,
     ffmpegPath: config.ffmpegPath ?? 'ffmpeg',

@@ -2,9 +2,7 @@
 // checked before anything decodes it: a tiny file can claim 100000×100000 pixels.
 
 import { open } from 'node:fs/promises';
-import { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createInflate } from 'node:zlib';
+import { inflateSync } from 'node:zlib';
 import { crc32 } from './crc32.ts';
 
 export interface PngHeader {
@@ -79,53 +77,60 @@ export function expectedImageBytes(h: PngHeader): number {
   return ADAM7.reduce((sum, [x0, y0, dx, dy]) => sum + passBytes(Math.ceil((h.width - x0) / dx), Math.ceil((h.height - y0) / dy)), 0);
 }
 
-const READ_PIECE = 64 * 1024;
+/**
+ * The most bytes a PNG of this header may take on disk: its image data stored uncompressed (deflate's
+ * worst case adds 5 bytes per 64 KiB block), plus room for ancillary chunks. A file bigger than this
+ * is padded (with empty chunks, say) to make checking it cost far more than its picture is worth.
+ */
+export function maxPngFileBytes(h: PngHeader): number {
+  const data = expectedImageBytes(h);
+  return data + Math.ceil(data / 16384) * 5 + 256 * 1024;
+}
 
 /**
- * Inflates the PNG's image data (its IDAT chunks), counting the bytes and keeping none: they must
- * come to exactly what the header promises. A header that lies about the size, garbage or cut-off
- * data would otherwise reach ffmpeg, which skips such a frame or draws it half, and still succeeds.
- * Call only after the header's size has passed the pixel limit: the work is bounded by it.
+ * Reads the whole PNG once and inflates its image data (its IDAT chunks), which must come to
+ * exactly what the header promises. A header that lies about the size, garbage or cut-off data
+ * would otherwise reach ffmpeg, which skips such a frame, draws it half, or draws what the header
+ * says, and still succeeds. An animated PNG (APNG) is refused: ffmpeg would play its frames, with
+ * timing of its own, inside one tape frame. The work is bounded by the header's size (call this only
+ * after it passed the pixel limit): the file may not be larger than maxPngFileBytes.
  */
 export async function checkPngData(path: string, header: PngHeader): Promise<void> {
   const expected = expectedImageBytes(header);
   const file = await open(path, 'r');
+  let bytes: Buffer;
   try {
     const { size } = await file.stat();
-    async function* imageData(): AsyncGenerator<Buffer> {
-      const chunkHead = Buffer.alloc(8);
-      for (let at = PNG_HEADER_BYTES; ; ) {
-        if ((await file.read(chunkHead, 0, 8, at)).bytesRead < 8) throw new NotAPngError('its data is cut off before the IEND chunk');
-        const length = chunkHead.readUInt32BE(0);
-        const type = chunkHead.toString('latin1', 4, 8);
-        if (length > 0x7fffffff || at + 12 + length > size) throw new NotAPngError(`its ${JSON.stringify(type)} chunk runs past the end of the file`);
-        if (type === 'IEND') return;
-        if (type === 'IDAT') {
-          for (let done = 0; done < length; ) {
-            const piece = Buffer.alloc(Math.min(READ_PIECE, length - done));
-            await file.read(piece, 0, piece.length, at + 8 + done);
-            done += piece.length;
-            yield piece;
-          }
-        }
-        at += 12 + length;
-      }
+    if (size > maxPngFileBytes(header)) {
+      throw new NotAPngError(`it is ${size} bytes, more than a ${header.width}×${header.height} image can need`);
     }
-    let inflated = 0;
-    const counter = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        inflated += chunk.length;
-        done(inflated > expected ? new NotAPngError(`its image data holds more than its ${header.width}×${header.height} header says`) : null);
-      },
-    });
-    try {
-      await pipeline(imageData(), createInflate({ chunkSize: READ_PIECE }), counter);
-    } catch (err) {
-      if (err instanceof NotAPngError) throw err;
-      throw new NotAPngError(`its image data is corrupt (${(err as Error).message})`);
-    }
-    if (inflated !== expected) throw new NotAPngError(`its image data holds less than its ${header.width}×${header.height} header says`);
+    bytes = Buffer.allocUnsafe(size);
+    const { bytesRead } = await file.read(bytes, 0, size, 0);
+    bytes = bytes.subarray(0, bytesRead);
   } finally {
     await file.close();
   }
+  const idat: Buffer[] = [];
+  for (let at = PNG_HEADER_BYTES; ; ) {
+    if (at + 8 > bytes.length) throw new NotAPngError('its data is cut off before the IEND chunk');
+    const length = bytes.readUInt32BE(at);
+    const type = bytes.toString('latin1', at + 4, at + 8);
+    if (length > 0x7fffffff || at + 12 + length > bytes.length) throw new NotAPngError(`its ${JSON.stringify(type)} chunk runs past the end of the file`);
+    if (type === 'IEND') break;
+    if (type === 'acTL') throw new NotAPngError('it is an animated PNG (APNG); a tape frame must be one picture');
+    if (type === 'IDAT') idat.push(bytes.subarray(at + 8, at + 8 + length));
+    at += 12 + length;
+  }
+  let inflated: number;
+  try {
+    // One call into zlib, capped one byte past what the header allows: a bomb stops there.
+    inflated = inflateSync(Buffer.concat(idat), { maxOutputLength: expected + 1 }).length;
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new NotAPngError(`its image data holds more than its ${header.width}×${header.height} header says`);
+    }
+    throw new NotAPngError(`its image data is corrupt (${(err as Error).message})`);
+  }
+  if (inflated > expected) throw new NotAPngError(`its image data holds more than its ${header.width}×${header.height} header says`);
+  if (inflated !== expected) throw new NotAPngError(`its image data holds less than its ${header.width}×${header.height} header says`);
 }

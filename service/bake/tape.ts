@@ -10,6 +10,8 @@ import type { ExtractedTape } from './unzip.ts';
 export interface TapeLimits {
   maxTapeSeconds: number;
   maxFramePixels: number;
+  /** Stops the checks between frames. */
+  signal?: AbortSignal;
 }
 
 export interface TapeFrame {
@@ -30,6 +32,17 @@ export interface Tape {
   /** metadata.json when it is a JSON object; advisory, never required. */
   metadata?: Record<string, unknown>;
 }
+
+/**
+ * The shortest frame baked. AC's recorder never writes less than 10 ms; a duration that rounds to
+ * nothing at the encoder's microsecond clock would be dropped from the video while the job said done.
+ */
+export const MIN_FRAME_MS = 1;
+/**
+ * The longest side a frame may have. H.264 players (and x264's own level limits) stop near here; a
+ * 4194304×1 frame passes the pixel limit and then fails deep in ffmpeg.
+ */
+export const MAX_FRAME_SIDE = 4096;
 
 /** Old tapes without timing.json were recorded at about 30 fps. */
 export const ASSUMED_FRAME_MS = 1000 / 30;
@@ -56,7 +69,7 @@ export async function readTape(extracted: ExtractedTape, limits: TapeLimits): Pr
     throw new OvenError('TAPE_TOO_LONG', `The tape lasts ${(startMs / 1000).toFixed(1)} s; at most ${limits.maxTapeSeconds} s are baked.`);
   }
 
-  const { width, height } = await readFrameSize(extracted.frames, limits.maxFramePixels);
+  const { width, height } = await readFrameSize(extracted.frames, limits.maxFramePixels, limits.signal);
   if (extracted.soundtrackPath) await checkSoundtrack(extracted.soundtrackPath);
   const metadata = extracted.metadataPath ? await readMetadata(extracted.metadataPath) : undefined;
 
@@ -90,6 +103,9 @@ async function readTimingDurations(timingPath: string, frames: ExtractedTape['fr
     const { duration, frame, filename } = item as Record<string, unknown>;
     if (typeof duration !== 'number' || !Number.isFinite(duration) || duration <= 0) {
       throw new OvenError('TAPE_BAD_TIMING', `timing.json entry ${i} has duration ${shownValue(duration)}; it must be a positive number of milliseconds.`);
+    }
+    if (duration < MIN_FRAME_MS) {
+      throw new OvenError('TAPE_BAD_TIMING', `timing.json entry ${i} lasts ${duration} ms; a frame must last at least ${MIN_FRAME_MS} ms.`);
     }
     if (duration > maxMs) {
       throw new OvenError('TAPE_BAD_TIMING', `timing.json entry ${i} lasts ${duration} ms, longer than a whole tape may (${maxMs} ms).`);
@@ -129,9 +145,10 @@ function frameIndexOf(filename: unknown, frame: unknown): number | undefined {
 }
 
 /** Every frame's PNG header: all must be PNGs of one size, within the pixel limit, whose data fits the header. */
-async function readFrameSize(frames: ExtractedTape['frames'], maxPixels: number): Promise<{ width: number; height: number }> {
+async function readFrameSize(frames: ExtractedTape['frames'], maxPixels: number, signal?: AbortSignal): Promise<{ width: number; height: number }> {
   let first: { width: number; height: number; name: string } | undefined;
   for (let start = 0; start < frames.length; start += HEADER_READS_AT_ONCE) {
+    signal?.throwIfAborted();
     const batch = frames.slice(start, start + HEADER_READS_AT_ONCE);
     const headers = await Promise.all(batch.map((f) => readFrameHeader(f.path, f.originalName)));
     batch.forEach((frame, i) => {
@@ -139,13 +156,19 @@ async function readFrameSize(frames: ExtractedTape['frames'], maxPixels: number)
       if (width * height > maxPixels) {
         throw new OvenError('TAPE_FRAME_TOO_LARGE', `${frame.originalName} is ${width}×${height} pixels; a frame may have at most ${maxPixels}.`);
       }
+      if (width > MAX_FRAME_SIDE || height > MAX_FRAME_SIDE) {
+        throw new OvenError('TAPE_FRAME_TOO_LARGE', `${frame.originalName} is ${width}×${height}; a frame may be at most ${MAX_FRAME_SIDE} pixels on a side.`);
+      }
       first ??= { width, height, name: frame.originalName };
       if (width !== first.width || height !== first.height) {
         throw new OvenError('TAPE_FRAME_SIZE_MISMATCH', `${frame.originalName} is ${width}×${height}, but ${first.name} is ${first.width}×${first.height}; all frames must be one size.`);
       }
     });
-    // Only once the sizes passed: inflating is bounded by them.
-    await Promise.all(batch.map((f, i) => checkFrameData(f.path, f.originalName, headers[i]!)));
+    // Only once the sizes passed: inflating is bounded by them. One at a time: each holds its whole file.
+    for (const [i, f] of batch.entries()) {
+      signal?.throwIfAborted();
+      await checkFrameData(f.path, f.originalName, headers[i]!);
+    }
   }
   return { width: first!.width, height: first!.height };
 }

@@ -21,6 +21,8 @@ export interface UnzipLimits {
   maxEntryBytes?: number;
   /** Highest uncompressed:compressed ratio of an entry over RATIO_CHECK_MIN_BYTES. Default DEFAULT_MAX_RATIO (100). */
   maxRatio?: number;
+  /** Stops the unpacking between and inside entries. */
+  signal?: AbortSignal;
 }
 
 export interface ExtractedTape {
@@ -50,6 +52,8 @@ const S_IFLNK = 0o120000;
 const DOS_DIRECTORY = 0x10;
 
 type Role = { kind: 'frame'; index: number } | { kind: 'timing' } | { kind: 'metadata' } | { kind: 'soundtrack' };
+
+type Caps = Required<Omit<UnzipLimits, 'signal'>>;
 
 interface FileEntry {
   entry: yauzl.Entry;
@@ -84,11 +88,11 @@ export async function extractTape(zipPath: string, destDir: string, limits: Unzi
     throw zipReadError(err);
   }
   try {
-    const files = await surveyEntries(zipfile, caps);
+    const files = await surveyEntries(zipfile, caps, limits.signal);
     const plan = planTape(files);
     for (const { entry, originalName } of plan) checkReadable(zipfile, entry, originalName);
     await mkdir(destDir, { recursive: true });
-    return await writeTape(zipfile, plan, path.resolve(destDir), caps);
+    return await writeTape(zipfile, plan, path.resolve(destDir), caps, limits.signal);
   } catch (err) {
     throw zipReadError(err);
   } finally {
@@ -97,7 +101,7 @@ export async function extractTape(zipPath: string, destDir: string, limits: Unzi
 }
 
 /** Pass 1: every entry's name, kind, flags and declared sizes; throws on the first unsafe one. */
-async function surveyEntries(zipfile: yauzl.ZipFile, caps: Required<UnzipLimits>): Promise<FileEntry[]> {
+async function surveyEntries(zipfile: yauzl.ZipFile, caps: Caps, signal?: AbortSignal): Promise<FileEntry[]> {
   if (zipfile.entryCount === 0) throw new OvenError('ZIP_EMPTY', 'The ZIP holds no files.');
   if (zipfile.entryCount > caps.maxEntries) {
     throw new OvenError('ZIP_TOO_MANY_ENTRIES', `The ZIP holds ${zipfile.entryCount} entries; at most ${caps.maxEntries} are accepted.`);
@@ -106,6 +110,7 @@ async function surveyEntries(zipfile: yauzl.ZipFile, caps: Required<UnzipLimits>
   const files: FileEntry[] = [];
   let declaredTotal = 0;
   for await (const entry of zipfile.eachEntry()) {
+    signal?.throwIfAborted();
     const name = safeEntryName(entry);
     const isDirectory = entryIsDirectory(entry, name);
     if (entry.isEncrypted()) throw new OvenError('ZIP_ENCRYPTED', `The ZIP entry ${shown(name)} is encrypted; tapes must not be.`);
@@ -157,7 +162,7 @@ function entryIsDirectory(entry: yauzl.Entry, name: string): boolean {
   return name.endsWith('/') || type === S_IFDIR || (entry.externalFileAttributes & DOS_DIRECTORY) !== 0;
 }
 
-function checkDeclaredSize(entry: yauzl.Entry, name: string, segments: string[], caps: Required<UnzipLimits>): void {
+function checkDeclaredSize(entry: yauzl.Entry, name: string, segments: string[], caps: Caps): void {
   if (entry.uncompressedSize > caps.maxEntryBytes) {
     throw new OvenError('ZIP_BOMB', `The ZIP entry ${shown(name)} would unpack to ${entry.uncompressedSize} bytes; one entry may have at most ${caps.maxEntryBytes}.`);
   }
@@ -229,7 +234,7 @@ function checkReadable(zipfile: yauzl.ZipFile, entry: yauzl.Entry, name: string)
 }
 
 /** Pass 2: write the planned entries under generated names, counting real bytes. */
-async function writeTape(zipfile: yauzl.ZipFile, plan: Planned[], dir: string, caps: Required<UnzipLimits>): Promise<ExtractedTape> {
+async function writeTape(zipfile: yauzl.ZipFile, plan: Planned[], dir: string, caps: Caps, signal?: AbortSignal): Promise<ExtractedTape> {
   const frames = plan
     .flatMap((p) => (p.role.kind === 'frame' ? [{ planned: p, index: p.role.index }] : []))
     .sort((a, b) => a.index - b.index);
@@ -252,7 +257,7 @@ async function writeTape(zipfile: yauzl.ZipFile, plan: Planned[], dir: string, c
   const written: string[] = [];
   const budget = { inflated: 0 };
   try {
-    for (const job of jobs) await writeEntry(zipfile, job, budget, caps, written);
+    for (const job of jobs) await writeEntry(zipfile, job, budget, caps, written, signal);
   } catch (err) {
     await Promise.all(written.map((file) => unlink(file).catch(() => undefined)));
     throw err;
@@ -264,8 +269,9 @@ async function writeEntry(
   zipfile: yauzl.ZipFile,
   job: { entry: yauzl.Entry; target: string; name: string },
   budget: { inflated: number },
-  caps: Required<UnzipLimits>,
+  caps: Caps,
   written: string[],
+  signal?: AbortSignal,
 ): Promise<void> {
   const entryCap = Math.min(job.entry.uncompressedSize, caps.maxEntryBytes);
   const lying = () => new OvenError('ZIP_BOMB', `The ZIP entry ${shown(job.name)} inflates to more than the ${job.entry.uncompressedSize} bytes its header says; the ZIP lies about its sizes.`);
@@ -287,7 +293,7 @@ async function writeEntry(
   const sink = createWriteStream(job.target, { flags: 'wx' });
   sink.once('open', () => written.push(job.target));
   try {
-    await pipeline(source, counter, sink);
+    await pipeline(source, counter, sink, signal ? { signal } : {});
   } catch (err) {
     // A bad entry can fail the pipeline before the file has even opened; wait until it has opened
     // and closed again, so the caller's clean-up sees (and removes) it.

@@ -202,3 +202,13 @@ test('the decoded video of a baked tape with a soundtrack shorter than the frame
   assert.deepEqual(frames.map((f) => f.index), [0, 1, 2, 3, 4]);
   assert.ok(Math.abs(frames[4]!.ptsMs - 400) <= 1);
 });
+
+test('the extracting stage has a wall-clock limit: past it the bake fails EXTRACT_TIMEOUT and the work folder is removed', async () => {
+  const source = await zipFile(makeTapeZip({ width: 64, height: 48, durationsMs: Array(400).fill(16.67), soundSeconds: null }));
+  const { error, leftovers } = await bakeInTemp(source, { limits: { ...limits, extractTimeoutSeconds: 0.02 } });
+  assert.ok(isOvenError(error), String(error));
+  assert.equal(error.code, 'EXTRACT_TIMEOUT');
+  assert.match(error.message, /longer than 0.02 s \(OVEN_EXTRACT_TIMEOUT_SECONDS\)/);
+  assert.equal(error.retryable, false);
+  assert.deepEqual(leftovers, []);
+});

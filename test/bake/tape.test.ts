@@ -206,3 +206,49 @@ test('parsePngHeader reads every colour type sharp writes', async () => {
   assert.throws(() => parsePngHeader(Buffer.alloc(PNG_HEADER_BYTES)), NotAPngError);
   assert.throws(() => parsePngHeader(pngHeaderClaiming(0, 10)), /invalid/);
 });
+
+test('a frame longer than 4096 pixels on a side is TAPE_FRAME_TOO_LARGE before any encoder sees it, whatever its pixel count', async () => {
+  const err = await refusedWith(await framesZip([pngHeaderClaiming(4_194_304, 1)]), 'TAPE_FRAME_TOO_LARGE');
+  assert.match(err.message, /4194304×1; a frame may be at most 4096 pixels on a side/);
+  await refusedWith(await framesZip([pngHeaderClaiming(1, 4097)]), 'TAPE_FRAME_TOO_LARGE');
+});
+
+test('a duration that rounds to nothing (under a millisecond) is TAPE_BAD_TIMING, not a video missing its frames', async () => {
+  const err = await refusedWith(await withTiming([{ duration: 0.0004 }, { duration: 16.67 }, { duration: 16.67 }]), 'TAPE_BAD_TIMING');
+  assert.match(err.message, /entry 0 lasts 0.0004 ms; a frame must last at least 1 ms/);
+  await bake(await withTiming([{ duration: 1 }, { duration: 16.67 }, { duration: 16.67 }]));
+});
+
+/** An APNG as ffmpeg writes one: 3 frames of its own, 100 ms each, looping. */
+async function apng(width: number, height: number): Promise<Buffer> {
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const out = path.join(root, `anim-${count++}.png`);
+  await promisify(execFile)('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', `testsrc=s=${width}x${height}:r=10`, '-frames:v', '3', '-plays', '0', '-f', 'apng', out]);
+  const { readFile } = await import('node:fs/promises');
+  return readFile(out);
+}
+
+test('a frame that is an animated PNG is TAPE_BAD_FRAME: a tape frame is one picture, shown for its own duration', async () => {
+  const still = await solidPng(16, 12, [9, 9, 9]);
+  const err = await refusedWith(await framesZip([still, await apng(16, 12), still]), 'TAPE_BAD_FRAME');
+  assert.match(err.message, /animated PNG/);
+});
+
+/** A PNG with `count` empty private chunks between IHDR and its image data. */
+function paddedPng(png: Buffer, count: number): Buffer {
+  const empty = Buffer.alloc(12);
+  empty.write('zzZz', 4, 'latin1');
+  empty.writeUInt32BE(crc32(empty, 4, 8), 8);
+  return Buffer.concat([png.subarray(0, PNG_HEADER_BYTES), Buffer.concat(Array.from({ length: count }, () => empty)), png.subarray(PNG_HEADER_BYTES)]);
+}
+
+test('a frame padded with empty chunks past what its picture can need is refused by its size, before its chunks are walked', async () => {
+  const png = await solidPng(16, 12, [1, 2, 3]);
+  // Stored, not deflated: a million identical chunks would otherwise be refused as a ZIP bomb first.
+  const padded = buildZip([{ name: 'frame-00000.png', data: png }, { name: 'frame-00001.png', data: paddedPng(png, 1_000_000), method: 'store' }]);
+  const err = await refusedWith(padded, 'TAPE_BAD_FRAME');
+  assert.match(err.message, /12000\d+ bytes, more than a 16×12 image can need/);
+  // A few ancillary chunks are normal, and pass.
+  await bake(await framesZip([png, paddedPng(png, 1000)]));
+});
