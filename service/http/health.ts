@@ -17,7 +17,10 @@ export interface HealthRouteDeps {
 export function healthRoute({ jobs, check, version, startedAt, concurrency, queueLimit }: HealthRouteDeps) {
   return async (_req: unknown, res: ServerResponse) => {
     const report = await check().catch((err: Error) => ({ healthy: false, problems: [`The health check failed: ${err.message}`], ffmpeg: undefined }));
-    if (!report.healthy) return sendJson(res, 503, { status: 'unhealthy', version, problems: report.problems });
+    // A save the store refused is known at once, before the folder check's next round.
+    const storeProblem = jobs.storeProblem();
+    const problems = storeProblem && !report.problems.includes(storeProblem) ? [...report.problems, storeProblem] : report.problems;
+    if (problems.length > 0) return sendJson(res, 503, { status: 'unhealthy', version, problems });
     sendJson(res, 200, {
       status: 'healthy',
       version,

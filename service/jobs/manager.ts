@@ -52,6 +52,9 @@ export interface ManagerEvents {
   callback: [job: Job, delivery: CallbackDelivery];
 }
 
+/** How often saves the store refused are tried again. */
+const UNSAVED_RETRY_MS = 2000;
+
 export class JobManager extends EventEmitter<ManagerEvents> {
   private readonly jobs = new Map<string, Job>();
   /** Slug → the job baking it, while that job has not ended: one bake per slug at a time. */
@@ -60,6 +63,12 @@ export class JobManager extends EventEmitter<ManagerEvents> {
   private readonly running = new Map<string, AbortController>();
   private readonly retryTimers = new Map<string, NodeJS.Timeout>();
   private readonly deliveryOwners = new Map<string, string>();
+  /** Jobs accepted whose first save has not finished: they hold a place in the queue already. */
+  private accepting = 0;
+  /** Jobs whose latest state could not be saved, with what to do once it is: they wait for the store. */
+  private readonly unsaved = new Map<string, () => void>();
+  private unsavedTimer?: NodeJS.Timeout;
+  private storeFailure?: string;
   private draining = false;
   private pruneTimer?: NodeJS.Timeout;
 
@@ -78,15 +87,24 @@ export class JobManager extends EventEmitter<ManagerEvents> {
       throw new OvenError('QUEUE_FULL', `The queue is full (${this.options.queueLimit} jobs waiting); try again later.`, { retryable: true });
     }
 
+    // The place in the queue is taken before the first await, so requests arriving together
+    // cannot all pass the limit check before any of them is counted.
     const job = newJob(request);
     this.jobs.set(job.jobId, job);
     this.inFlight.set(request.slug, job.jobId);
+    this.accepting += 1;
     try {
       await this.options.store.save(job);
+      this.storeFailure = undefined;
     } catch (err) {
       this.jobs.delete(job.jobId);
       this.inFlight.delete(request.slug);
-      throw toOvenError(err);
+      const error = toOvenError(err);
+      if (error.code === 'STORE_UNAVAILABLE') this.noteStoreFailure(error);
+      else log.error('could not save a new job', { err });
+      throw error;
+    } finally {
+      this.accepting -= 1;
     }
     this.line.push(job.jobId);
     this.logFor(job).info('job accepted', { stage: 'queued', position: this.line.position(job.jobId) });
@@ -110,9 +128,14 @@ export class JobManager extends EventEmitter<ManagerEvents> {
     return jobView(job, this.positionOf(job.jobId));
   }
 
-  /** Jobs not yet started, including those waiting out a passing fault. */
+  /** Jobs not yet started, including those waiting out a passing fault or for the store. */
   waitingCount(): number {
-    return this.line.length + this.retryTimers.size;
+    return this.line.length + this.retryTimers.size + this.accepting + this.waitingForStore();
+  }
+
+  /** Why job state cannot be saved just now (a read-only or full data folder), or undefined. */
+  storeProblem(): string | undefined {
+    return this.storeFailure;
   }
 
   runningCount(): number {
@@ -201,7 +224,7 @@ export class JobManager extends EventEmitter<ManagerEvents> {
     if (!job) return;
     job.callback = { ...delivery };
     if (delivery.state !== 'pending') this.deliveryOwners.delete(delivery.id);
-    await this.options.store.save(job);
+    await this.save(job);
     const level = delivery.state === 'gave-up' ? 'error' : 'info';
     this.logFor(job)[level]('callback ' + (delivery.state === 'pending' ? 'attempt failed' : delivery.state), {
       stage: 'callback',
@@ -238,7 +261,19 @@ export class JobManager extends EventEmitter<ManagerEvents> {
       job.stageMs = {};
       delete job.retryAt;
       delete job.error;
-      await this.options.store.save(job);
+      const requeue = (): void => {
+        this.line.push(job.jobId);
+        this.pump();
+      };
+      if (!(await this.save(job, requeue))) {
+        // Not started after all: it waits for the store, then for a baker.
+        job.status = 'queued';
+        job.attempts -= 1;
+        job.error = { code: 'STORE_UNAVAILABLE', message: this.storeFailure ?? 'Job state cannot be saved just now.' };
+        logger.warn('bake not started: its state cannot be saved; it waits for the data folder', { stage: 'queued' });
+        this.emit('change', job);
+        return;
+      }
       logger.info('bake started', { stage, attempts: job.attempts });
       this.emit('change', job);
 
@@ -292,22 +327,22 @@ export class JobManager extends EventEmitter<ManagerEvents> {
       job.status = 'queued';
       job.progress = 0;
       job.attempts = Math.max(0, job.attempts - 1);
-      await this.options.store.save(job);
+      await this.save(job);
       logger.warn('bake stopped for shutdown; it will start again', { stage: 'queued' });
       this.emit('change', job);
       return;
     }
     const error = toOvenError(err);
-    if (error.code === 'INTERNAL') logger.error('unexpected failure', { err, cause: String((err as Error)?.stack ?? err) });
+    if (error.code === 'INTERNAL') logger.error('unexpected failure', { err });
     if (error.retryable && job.attempts < this.options.maxAttempts) {
       const delay = this.options.retryBaseMs * 2 ** (job.attempts - 1);
       job.status = 'queued';
       job.progress = 0;
       job.error = { code: error.code, message: error.message };
       job.retryAt = new Date(Date.now() + delay).toISOString();
-      await this.options.store.save(job);
+      const retry = (): void => this.scheduleRetry(job, Math.max(0, Date.parse(job.retryAt!) - Date.now()));
+      if (await this.save(job, retry)) retry();
       logger.warn('bake hit a passing fault; will try again', { stage: 'queued', errorCode: error.code, error: error.message, retryInMs: delay });
-      this.scheduleRetry(job, delay);
       this.emit('change', job);
       return;
     }
@@ -338,10 +373,67 @@ export class JobManager extends EventEmitter<ManagerEvents> {
     if (status === 'done') delete job.error;
     job.callback = newDelivery(job.request.callbackUrl, this.callbackPayload(job));
     this.inFlight.delete(job.request.slug);
-    await this.options.store.save(job);
+    // The callback goes out only once the outcome it reports is saved.
+    const deliver = (): void => {
+      this.startDelivery(job);
+      this.prune();
+    };
+    const saved = await this.save(job, deliver);
     this.emit('change', job);
-    this.startDelivery(job);
-    this.prune();
+    if (saved) deliver();
+  }
+
+  // ---- saving ----------------------------------------------------------------------
+
+  /**
+   * Saves the job. When the store refuses (a read-only or full data folder), the job keeps its new
+   * state in memory and waits: its save is tried again every few seconds, and `then` runs once it
+   * has succeeded. Resolves true when saved now (the caller goes on itself).
+   */
+  private async save(job: Job, then: () => void = () => {}): Promise<boolean> {
+    try {
+      await this.options.store.save(job);
+      this.storeFailure = undefined;
+      return true;
+    } catch (err) {
+      this.noteStoreFailure(err);
+      this.unsaved.set(job.jobId, then);
+      this.unsavedTimer ??= setInterval(() => void this.saveUnsaved(), UNSAVED_RETRY_MS);
+      this.unsavedTimer.unref();
+      return false;
+    }
+  }
+
+  private async saveUnsaved(): Promise<void> {
+    for (const [jobId, then] of [...this.unsaved]) {
+      const job = this.jobs.get(jobId);
+      try {
+        if (job) await this.options.store.save(job);
+      } catch (err) {
+        this.noteStoreFailure(err);
+        return;
+      }
+      this.storeFailure = undefined;
+      this.unsaved.delete(jobId);
+      if (job) this.logFor(job).info('job state saved again; the job goes on', { stage: job.status });
+      then();
+    }
+    if (this.unsaved.size === 0 && this.unsavedTimer) {
+      clearInterval(this.unsavedTimer);
+      this.unsavedTimer = undefined;
+    }
+  }
+
+  private noteStoreFailure(err: unknown): void {
+    const error = toOvenError(err);
+    if (this.storeFailure !== error.message) log.error('job state cannot be saved', { err });
+    this.storeFailure = error.message;
+  }
+
+  private waitingForStore(): number {
+    let waiting = 0;
+    for (const jobId of this.unsaved.keys()) if (this.jobs.get(jobId)?.status === 'queued') waiting += 1;
+    return waiting;
   }
 
   private callbackPayload(job: Job): Record<string, unknown> {

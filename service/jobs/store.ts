@@ -4,6 +4,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Job } from './job.ts';
+import { OvenError } from '../errors.ts';
 import { log } from '../log.ts';
 
 export interface JobStore {
@@ -15,6 +16,15 @@ export interface JobStore {
 }
 
 const JOB_FILE = /^[0-9a-z]+-[0-9a-f]+\.json$/;
+
+const STORE_TROUBLE: Record<string, string> = {
+  EROFS: 'the folder is read-only',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  ENOSPC: 'the disk is full',
+  EDQUOT: 'the disk quota is used up',
+  EIO: 'the disk reports an I/O error',
+};
 
 /** One JSON file per job under `<dataDir>/jobs`, written atomically (temp file, fsync, rename). */
 export class FileJobStore implements JobStore {
@@ -77,13 +87,25 @@ export class FileJobStore implements JobStore {
   private async writeAtomically(jobId: string, body: string): Promise<void> {
     const target = this.fileOf(jobId);
     const temp = `${target}.${process.pid}.tmp`;
-    const handle = await fs.open(temp, 'w', 0o600);
     try {
-      await handle.writeFile(body);
-      await handle.sync();
-    } finally {
-      await handle.close();
+      const handle = await fs.open(temp, 'w', 0o600);
+      try {
+        await handle.writeFile(body);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await fs.rename(temp, target);
+    } catch (err) {
+      await fs.rm(temp, { force: true }).catch(() => undefined);
+      throw this.unavailable(err);
     }
-    await fs.rename(temp, target);
+  }
+
+  /** A file-system refusal, as the sentence an operator needs: which folder, and why. */
+  private unavailable(err: unknown): OvenError {
+    const code = (err as { code?: unknown }).code;
+    const why = typeof code === 'string' ? (STORE_TROUBLE[code] ?? code) : 'an unexpected error';
+    return new OvenError('STORE_UNAVAILABLE', `Job state cannot be saved in ${this.dir}: ${why}.`, { retryable: true, cause: err });
   }
 }

@@ -176,3 +176,16 @@ test('/health answers 503 naming the problem when ffmpeg is missing', async () =
   assert.equal(json.status, 'unhealthy');
   assert.ok(json.problems.some((p: string) => p.includes('ffmpeg')), JSON.stringify(json.problems));
 });
+
+test('the queue limit holds under a burst: 100 POSTs at once with OVEN_QUEUE_LIMIT=5 accept at most 5 waiting + 1 baking', async () => {
+  const o = await oven({ env: { OVEN_CONCURRENCY: '1', OVEN_QUEUE_LIMIT: '5' } });
+  // Every download stalls, so nothing finishes and frees a place during the burst.
+  const answers = await Promise.all(
+    Array.from({ length: 100 }, (_, i) => post(`${o.url}/bake`, job(`burst-${i}`, host.put(`burst-${i}.zip`, zip, { kind: 'stall' })))),
+  );
+  const accepted = answers.filter((a) => a.status === 202).length;
+  const full = answers.filter((a) => a.status === 429 && a.json.code === 'QUEUE_FULL').length;
+  assert.equal(accepted + full, 100, `only 202 or 429: ${[...new Set(answers.map((a) => a.status))]}`);
+  assert.ok(accepted >= 5 && accepted <= 6, `accepted ${accepted}`);
+  assert.equal((await getJson(`${o.url}/health`)).json.queue.queued, accepted - 1);
+});
