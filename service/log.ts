@@ -35,10 +35,16 @@ function redact(line: string): string {
   return line;
 }
 
+/**
+ * An error as log fields: its code and sentence, and, for a failure nobody foresaw (anything that is
+ * not an OvenError, or an INTERNAL one), the stack of what was really thrown, so it can be found.
+ */
 function errorFields(err: unknown): LogFields {
   if (err && typeof err === 'object') {
-    const e = err as { code?: unknown; message?: unknown; name?: unknown };
-    return { errorCode: e.code, error: typeof e.message === 'string' ? e.message : String(err) };
+    const e = err as { code?: unknown; message?: unknown; name?: unknown; cause?: unknown };
+    const unforeseen = e.name !== 'OvenError' ? err : e.code === 'INTERNAL' ? e.cause : undefined;
+    const stack = unforeseen instanceof Error ? unforeseen.stack?.slice(0, 4000) : undefined;
+    return { errorCode: e.code, error: typeof e.message === 'string' ? e.message : String(err), ...(stack ? { stack } : {}) };
   }
   return { error: String(err) };
 }

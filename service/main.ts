@@ -103,6 +103,7 @@ async function main(): Promise<void> {
     startedAt,
     concurrency: config.concurrency,
     queueLimit: config.queueLimit,
+    maxEventClients: config.maxEventClients,
     metrics: createOvenMetrics(jobs),
     ...(blobs.kind === 'local' ? { localBlobRoot: localBlobRoot(config) } : {}),
   });

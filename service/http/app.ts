@@ -13,6 +13,7 @@ import { serveBlob } from './blobs.ts';
 import { dashboardRoute } from './dashboard.ts';
 import { eventsRoute } from './events.ts';
 import { healthRoute } from './health.ts';
+import { EventStreams } from './sse.ts';
 import { sendError } from './respond.ts';
 import { statusRoute, summaryRoute } from './status.ts';
 
@@ -25,6 +26,8 @@ export interface AppDeps {
   startedAt: number;
   concurrency: number;
   queueLimit: number;
+  /** OVEN_MAX_EVENT_CLIENTS: event streams open at once. */
+  maxEventClients: number;
   metrics: Registry;
   /** Folder of local blobs, when blobs are stored on this disk. */
   localBlobRoot?: string;
@@ -59,7 +62,7 @@ export function createApp(deps: AppDeps) {
   app.get('/status/:jobId', statusRoute(deps.jobs));
   app.get('/health', healthRoute({ ...deps, check: deps.health }));
   app.get('/', dashboardRoute());
-  app.get('/events', eventsRoute(deps.jobs, deps.queueLimit, deps.concurrency));
+  app.get('/events', eventsRoute(deps.jobs, new EventStreams(deps.maxEventClients), deps.queueLimit, deps.concurrency));
   app.get('/metrics', (_req, res) => {
     const text = deps.metrics.render();
     res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });

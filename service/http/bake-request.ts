@@ -33,6 +33,24 @@ function requiredString(body: Record<string, unknown>, field: string, maxLength:
   return value;
 }
 
+/**
+ * How deep `metadata` may nest. It is echoed back in the callback and saved with the job, and
+ * JSON.stringify recurses: a 64 KiB body of `[[[[…]]]]` would overflow its stack on the way out.
+ */
+export const MAX_METADATA_DEPTH = 32;
+
+/** Walks the value without recursion, so a hostile nesting cannot overflow the stack here either. */
+function nestsDeeperThan(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [item, depth] = stack.pop()!;
+    if (typeof item !== 'object' || item === null) continue;
+    if (depth >= limit) return true;
+    for (const child of Object.values(item)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
 export async function parseBakeRequest(body: unknown, policy: UrlPolicy): Promise<BakeRequest> {
   if (!body || typeof body !== 'object' || Array.isArray(body)) {
     throw new OvenError('BAD_REQUEST', 'The request body must be a JSON object.');
@@ -47,6 +65,9 @@ export async function parseBakeRequest(body: unknown, policy: UrlPolicy): Promis
   const callbackUrl = requiredString(b, 'callbackUrl', 2048);
   if (b.code !== undefined && b.code !== null && (typeof b.code !== 'string' || b.code.length > 200)) {
     throw new OvenError('BAD_REQUEST', '"code" must be a string of at most 200 characters.');
+  }
+  if (nestsDeeperThan(b.metadata, MAX_METADATA_DEPTH)) {
+    throw new OvenError('BAD_REQUEST', `"metadata" may nest at most ${MAX_METADATA_DEPTH} levels deep.`);
   }
   await checkUrl(zipUrl, policy, 'zipUrl');
   await checkUrl(callbackUrl, policy, 'callbackUrl');

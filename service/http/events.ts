@@ -1,31 +1,24 @@
 // GET /events: server-sent events for the dashboard. A snapshot on connect, then every job change.
+// One listener on the manager serves every client (each change is turned into JSON once).
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Job } from '../jobs/job.ts';
 import type { JobManager } from '../jobs/manager.ts';
+import type { EventStreams, Stream } from './sse.ts';
 
-const HEARTBEAT_MS = 15_000;
-
-export function eventsRoute(jobs: JobManager, queueLimit: number, concurrency: number) {
+export function eventsRoute(jobs: JobManager, streams: EventStreams, queueLimit: number, concurrency: number) {
   const queueFigures = () => ({ queued: jobs.waitingCount(), running: jobs.runningCount(), limit: queueLimit, concurrency, draining: jobs.isDraining() });
+  const clients = new Set<Stream>();
+  jobs.on('change', (job: Job) => {
+    if (clients.size === 0) return;
+    const data = { job: jobs.view(job), queue: queueFigures() };
+    for (const client of clients) client.send('job', data);
+  });
 
   return (req: IncomingMessage, res: ServerResponse) => {
-    res.writeHead(200, {
-      'Content-Type': 'text/event-stream; charset=utf-8',
-      'Cache-Control': 'no-store',
-      Connection: 'keep-alive',
-      'X-Accel-Buffering': 'no',
-    });
-    const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-    res.write('retry: 2000\n\n');
-    send('snapshot', { ...jobs.summary(), queue: queueFigures() });
-
-    const onChange = (job: Job) => send('job', { job: jobs.view(job), queue: queueFigures() });
-    jobs.on('change', onChange);
-    const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
-    req.on('close', () => {
-      clearInterval(heartbeat);
-      jobs.off('change', onChange);
-    });
+    const stream = streams.start(req, res, {}, () => clients.delete(stream!));
+    if (!stream) return;
+    clients.add(stream);
+    stream.send('snapshot', { ...jobs.summary(), queue: queueFigures() });
   };
 }

@@ -2,6 +2,7 @@
 
 import type { ServerResponse } from 'node:http';
 import { toOvenError, type ErrorCode } from '../errors.ts';
+import { log } from '../log.ts';
 
 const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   BAD_JSON: 400,
@@ -15,10 +16,12 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   UNSUPPORTED_MEDIA_TYPE: 415,
   QUEUE_FULL: 429,
   DRAINING: 503,
+  TOO_MANY_STREAMS: 503,
+  STORE_UNAVAILABLE: 503,
 };
 
 /** Seconds a client should wait before trying again after a 429 or 503. */
-const RETRY_AFTER_SECONDS: Partial<Record<ErrorCode, number>> = { QUEUE_FULL: 30, DRAINING: 60 };
+const RETRY_AFTER_SECONDS: Partial<Record<ErrorCode, number>> = { QUEUE_FULL: 30, DRAINING: 60, STORE_UNAVAILABLE: 30, TOO_MANY_STREAMS: 10 };
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (res.headersSent) return;
@@ -35,6 +38,8 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 export function sendError(res: ServerResponse, err: unknown): void {
   const error = toOvenError(err);
   const status = STATUS_OF[error.code] ?? 500;
+  // The answer says only "something went wrong"; the log keeps what did, with its stack.
+  if (status === 500) log.error('request failed inside the oven', { err: error.code === 'INTERNAL' ? error : err });
   const retryAfter = RETRY_AFTER_SECONDS[error.code];
   sendJson(res, status, { error: error.message, code: error.code }, retryAfter ? { 'Retry-After': String(retryAfter) } : {});
 }

@@ -79,7 +79,10 @@ export default async function bakeProcessor(job: BakeProcessJob, _token?: string
   } catch (err) {
     // The stop's own reason (over the ceiling, cancelled) is the answer, whatever step it cut short.
     const reason: unknown = stop.signal.aborted ? stop.signal.reason : err;
-    throw toOvenError(reason);
+    const error = toOvenError(reason);
+    // Only the code and sentence cross to the supervisor: what was really thrown is logged here.
+    if (error.code === 'INTERNAL') log.child({ jobId, slug: request.slug }).error('unexpected failure in the bake', { err: error });
+    throw error;
   } finally {
     unwatch();
     signal?.removeEventListener('abort', onCancel);

@@ -116,6 +116,18 @@ describe('POST /bake refuses bad requests with {error, code}', () => {
     assert.equal(arr.status, 401); // no secret in an array: refused before anything else is read
   });
 
+  test('metadata nested past 32 levels is a 400 with its code; 32 levels are accepted and echoed', async () => {
+    const nested = (depth: number): unknown => (depth === 0 ? 'leaf' : [nested(depth - 1)]);
+    const deep = await post(`${oven.url}/bake`, JSON.stringify(job('deep', 'http://127.0.0.1/a.zip')).replace('{"note":"echo me"}', '['.repeat(30_000) + ']'.repeat(30_000)));
+    assert.equal(deep.status, 400, deep.text);
+    assert.equal(deep.json.code, 'BAD_REQUEST');
+    assert.match(deep.json.error, /at most 32 levels/);
+    assert.equal((await post(`${oven.url}/bake`, job('deep-33', 'http://127.0.0.1/a.zip', { metadata: nested(33) }))).status, 400);
+    const ok = await post(`${oven.url}/bake`, job("deep-32", host.put("deep-32.zip", goodZip), { metadata: nested(32) }));
+    assert.equal(ok.status, 202, ok.text);
+    await finished(ok.json.jobId);
+  });
+
   test('404 JSON for an unknown job and an unknown path', async () => {
     const a = await getJson(`${oven.url}/status/nope-123`);
     assert.equal(a.status, 404);
