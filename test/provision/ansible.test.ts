@@ -40,7 +40,7 @@ test('site.yml deploys the workers first, then the API droplet, each one host at
   const read = await run('python3', ['-c', 'import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))', path.join(ansibleDir, 'site.yml')]);
   assert.equal(read.code, 0, tail(read.output));
   const plays = JSON.parse(read.stdout) as Play[];
-  assert.deepEqual(plays.map((play) => play.hosts), ['oven_workers', 'oven']);
+  assert.deepEqual(plays.map((play) => play.hosts), ["{{ groups['oven_workers'] | default([]) }}", 'oven']);
   for (const play of plays) {
     assert.equal(play.serial, 1, `${play.name}: one host at a time`);
     assert.equal(play.max_fail_percentage, 0, `${play.name}: a failed host stops the run`);
@@ -52,11 +52,27 @@ test('site.yml deploys the workers first, then the API droplet, each one host at
   const listed = await run('ansible-playbook', ['--list-tasks', '-i', 'inventory.example.ini', 'site.yml'], { cwd: ansibleDir });
   assert.equal(listed.code, 0, tail(listed.output));
   const [, workers = '', api = ''] = listed.stdout.split(/^\s*play #\d+ /m);
-  assert.match(workers, /^\(oven_workers\)/);
+  assert.match(workers, /^\(oven-production-worker-1,oven-production-worker-2\)/);
   assert.doesNotMatch(workers, /^\s*caddy : /m);
   assert.match(workers, /^\s*oven : /m);
   assert.match(api, /^\(oven\)/);
   assert.match(api, /^\s*caddy : /m);
+});
+
+test('a single-machine inventory (no oven_workers group) runs the API play only, without a warning', async () => {
+  const work = await mkdtemp(path.join(os.tmpdir(), 'oven-single-'));
+  try {
+    const inventory = path.join(work, 'inventory.ini');
+    // What Pulumi writes for a stack without workers.
+    await writeFile(inventory, '[oven]\noven.example.test ansible_host=203.0.113.10 ansible_user=root oven_domain=oven.example.test\n');
+    const result = await run('ansible-playbook', ['--list-hosts', '-i', inventory, 'site.yml'], { cwd: ansibleDir });
+    assert.equal(result.code, 0, tail(result.output));
+    assert.doesNotMatch(result.output, /WARNING/, tail(result.output));
+    assert.match(result.stdout, /Provision the oven workers\.[^\n]*\n\s*pattern: \[\]\n\s*hosts \(0\):/);
+    assert.match(result.stdout, /Provision the oven API hosts\.[^\n]*\n\s*pattern: \['oven'\]\n\s*hosts \(1\):\n\s*oven\.example\.test/);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
 });
 
 test('group_vars give the API droplet OVEN_ROLE=api only with workers and Redis, and workers OVEN_ROLE=worker', async () => {
@@ -78,22 +94,22 @@ test('group_vars give the API droplet OVEN_ROLE=api only with workers and Redis,
       return Object.fromEntries([...values].map((m) => [m[1], m[2]]));
     };
     const redis = { vault_oven_redis_url: 'rediss://default:secret@private-valkey.example.test:25061' };
-    assert.deepEqual(await resolve('oven_role', example, redis), { 'oven-1': 'api', 'oven-worker-1': 'worker', 'oven-worker-2': 'worker' });
+    assert.deepEqual(await resolve('oven_role', example, redis), { 'oven.aesthetic.computer': 'api', 'oven-production-worker-1': 'worker', 'oven-production-worker-2': 'worker' });
     // Redis without workers: the API droplet still bakes.
-    assert.deepEqual(await resolve('oven_role', '[oven]\noven-1\n[oven_workers]\n', redis), { 'oven-1': 'all' });
+    assert.deepEqual(await resolve('oven_role', '[oven]\noven.aesthetic.computer\n', redis), { 'oven.aesthetic.computer': 'all' });
     // No Redis: the single-machine mode (the role refuses the workers, see oven-role.test.ts).
-    assert.deepEqual(await resolve('oven_role', example), { 'oven-1': 'all', 'oven-worker-1': 'worker', 'oven-worker-2': 'worker' });
+    assert.deepEqual(await resolve('oven_role', example), { 'oven.aesthetic.computer': 'all', 'oven-production-worker-1': 'worker', 'oven-production-worker-2': 'worker' });
     // One vault for both groups: group_vars/all.
     const secret = 'shared-secret-0123456789';
     assert.deepEqual(await resolve('oven_callback_secret', example, { vault_callback_secret: secret }), {
-      'oven-1': secret,
-      'oven-worker-1': secret,
-      'oven-worker-2': secret,
+      'oven.aesthetic.computer': secret,
+      'oven-production-worker-1': secret,
+      'oven-production-worker-2': secret,
     });
     assert.deepEqual(await resolve('oven_redis_url', example, redis), {
-      'oven-1': redis.vault_oven_redis_url,
-      'oven-worker-1': redis.vault_oven_redis_url,
-      'oven-worker-2': redis.vault_oven_redis_url,
+      'oven.aesthetic.computer': redis.vault_oven_redis_url,
+      'oven-production-worker-1': redis.vault_oven_redis_url,
+      'oven-production-worker-2': redis.vault_oven_redis_url,
     });
   } finally {
     await rm(work, { recursive: true, force: true });
