@@ -53,4 +53,6 @@ process.on('disconnect', () => {
   running?.abort();
   setTimeout(() => process.exit(0), 100).unref();
 });
+// Gone already while this process was still loading: nothing will ever be asked of it.
+if (!process.connected) process.exit(0);
 void tell({ cmd: 'ready' });

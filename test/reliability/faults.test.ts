@@ -46,7 +46,7 @@ test('the work disk full: DISK_FULL, failed cleanly or retried once cleared, /he
   );
 });
 
-test('SIGKILL at random moments over 8 trials: no job lost, no duplicate callback', { timeout: 150_000 }, async (t) => {
+test('SIGKILL at random moments over 8 trials: no job lost, no duplicate callback', { timeout: 300_000 }, async (t) => {
   const figures = await killTrials({ trials: 8, jobsPerTrial: 4, seed: 20261124, maxDelayMs: 4_000 });
   t.diagnostic(`kill trials: ${figures.survived}/${figures.trials} survived, ${figures.jobsAccepted} jobs, lost ${figures.jobsLost}, duplicates ${figures.duplicateCallbacks}, same webhook-id re-sent after a crash ${figures.resentSameId}`);
   assert.equal(figures.jobsLost, 0, figures.lostDetails.join('\n'));
