@@ -6,7 +6,7 @@ import path from 'node:path';
 import { OvenError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { runFfmpeg } from './ffmpeg.ts';
-import { interruptedError, probeSoundtrack } from './probe.ts';
+import { interruptedError } from './probe.ts';
 import type { Tape } from './tape.ts';
 
 /** The largest video we make, landscape; portrait tapes get it turned (1080×1920). */
@@ -23,7 +23,6 @@ export const X264 = { preset: 'ultrafast', crf: 22, tune: 'animation', params: '
 
 export interface EncodeOptions {
   ffmpegPath: string;
-  ffprobePath: string;
   /** Preferred upscale factor (lowered to fit, at least 1). */
   scale: number;
   /** Wall-clock limit for the ffmpeg run; past it ffmpeg is killed (ENCODE_TIMEOUT). */
@@ -92,8 +91,8 @@ export async function encodeTape(tape: Tape, outPath: string, options: EncodeOpt
   if (!first) throw new OvenError('TAPE_NO_FRAMES', 'The tape has no frames to encode.');
   if (options.signal?.aborted) throw interruptedError(options.signal);
 
+  // Checked by the tape reader (wav.ts): a WAV header ffmpeg decodes.
   const soundtrack = tape.soundtrackPath;
-  if (soundtrack) await probeSoundtrack(options.ffprobePath, soundtrack, options.signal);
 
   const scale = scaleFactorFor(tape.width, tape.height, options.scale);
   const width = evenUp(tape.width * scale);

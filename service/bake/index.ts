@@ -135,7 +135,6 @@ async function bakeSteps(input: BakeInput): Promise<BakeResult> {
   elapsed = clock();
   const encoded = await encodeTape(tape, mp4Path, {
     ffmpegPath: limits.ffmpegPath,
-    ffprobePath: limits.ffprobePath,
     scale: limits.scale,
     timeoutSeconds: limits.encodeTimeoutSeconds,
     ...(signal ? { signal } : {}),

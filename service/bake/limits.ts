@@ -24,7 +24,6 @@ export interface BakeLimits {
   /** Longest silence while downloading (and the connect timeout), in seconds. */
   downloadIdleSeconds: number;
   ffmpegPath: string;
-  ffprobePath: string;
 }
 
 export function bakeLimitsFrom(config: Config): BakeLimits {
@@ -40,6 +39,5 @@ export function bakeLimitsFrom(config: Config): BakeLimits {
     downloadTimeoutSeconds: config.downloadTimeoutSeconds,
     downloadIdleSeconds: config.downloadIdleSeconds,
     ffmpegPath: config.ffmpegPath ?? 'ffmpeg',
-    ffprobePath: config.ffprobePath ?? 'ffprobe',
   };
 }

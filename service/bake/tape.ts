@@ -6,6 +6,7 @@ import path from 'node:path';
 import { OvenError } from '../errors.ts';
 import { checkPngData, NotAPngError, readPngHeader, type PngHeader } from './png.ts';
 import type { ExtractedTape } from './unzip.ts';
+import { readWavFormat } from './wav.ts';
 
 export interface TapeLimits {
   maxTapeSeconds: number;
@@ -70,7 +71,7 @@ export async function readTape(extracted: ExtractedTape, limits: TapeLimits): Pr
   }
 
   const { width, height } = await readFrameSize(extracted.frames, limits.maxFramePixels, limits.signal);
-  if (extracted.soundtrackPath) await checkSoundtrack(extracted.soundtrackPath);
+  if (extracted.soundtrackPath) await readWavFormat(extracted.soundtrackPath);
   const metadata = extracted.metadataPath ? await readMetadata(extracted.metadataPath) : undefined;
 
   return {
@@ -188,21 +189,6 @@ async function checkFrameData(file: string, name: string, header: PngHeader): Pr
   } catch (err) {
     if (err instanceof NotAPngError) throw new OvenError('TAPE_BAD_FRAME', `${name} is not a valid PNG: ${err.message}.`, { cause: err });
     throw err;
-  }
-}
-
-/** A RIFF (or RF64) WAVE file; ffprobe looks closer when encoding. */
-async function checkSoundtrack(file: string): Promise<void> {
-  const handle = await open(file, 'r');
-  try {
-    const head = Buffer.alloc(12);
-    const { bytesRead } = await handle.read(head, 0, 12, 0);
-    const riff = head.toString('latin1', 0, 4);
-    if (bytesRead < 12 || (riff !== 'RIFF' && riff !== 'RF64') || head.toString('latin1', 8, 12) !== 'WAVE') {
-      throw new OvenError('TAPE_BAD_SOUNDTRACK', 'soundtrack.wav is not a WAV file (it does not start with RIFF…WAVE).');
-    }
-  } finally {
-    await handle.close();
   }
 }
 

@@ -169,13 +169,13 @@ test('aborting while ffmpeg runs kills it and fails with INTERRUPTED', async () 
 
 test('a soundtrack that is not audio fails with TAPE_BAD_SOUNDTRACK', async () => {
   const files = await makeTapeFiles({ durationsMs: [50, 50], soundSeconds: null });
-  // A RIFF…WAVE header (what the tape reader checks) with no audio behind it: ffprobe must say so.
+  // A RIFF…WAVE header with no audio behind it: the header check reads on and says so.
   const riff = Buffer.concat([Buffer.from('RIFF'), Buffer.from([28, 0, 0, 0]), Buffer.from('WAVEjunk'), Buffer.from([12, 0, 0, 0]), Buffer.alloc(12, 0x55)]);
   const source = await zipFile(buildZip([...files, { name: 'soundtrack.wav', data: riff }]));
   const { error } = await bakeInTemp(source);
   assert.ok(isOvenError(error), String(error));
   assert.equal(error.code, 'TAPE_BAD_SOUNDTRACK');
-  assert.match(error.message, /not a readable audio file|holds no audio stream/, 'found by ffprobe, past the header check');
+  assert.match(error.message, /has no format chunk/);
 });
 
 test('an ffmpeg failure is ENCODE_FAILED with one sentence that carries ffmpeg\'s reason, not its whole output', async () => {
