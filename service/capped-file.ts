@@ -1,5 +1,5 @@
-// Writing a downloaded ZIP to disk with the size cap: shared by the URL download (bake/fetch.ts)
-// and the credentialed ART Space download (storage/art.ts), which must refuse the same way.
+// The ZIP size cap: the URL download (bake/fetch.ts) and the credentialed ART Space download
+// (storage/art.ts) refuse with the same error; the Space's stream is written through writeCappedFile.
 
 import { createWriteStream } from 'node:fs';
 import { unlink } from 'node:fs/promises';

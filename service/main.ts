@@ -58,7 +58,7 @@ async function main(): Promise<void> {
   const workRoot = workRootOf(config);
   await clearWorkRoot(workRoot); // folders of bakes a killed process never finished
   const store = await new FileJobStore(config.dataDir).init();
-  const blobs = createBlobStore(config, { log });
+  const blobs = await createBlobStore(config, { log });
   const policy = { allowPrivateNetworks: config.allowPrivateNetworks, allowedHosts: config.allowedHosts };
   const dispatcher = createGuardedDispatcher(policy, { connectTimeoutMs: config.downloadIdleSeconds * 1000 });
 

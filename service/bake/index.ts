@@ -85,11 +85,11 @@ async function bakeSteps(input: BakeInput): Promise<BakeResult> {
 
   checkAborted(signal);
   input.onStage?.('downloading');
-  const zipPath = path.join(workDir, 'tape.zip');
+  const downloadPath = path.join(workDir, 'tape.zip');
   let elapsed = clock();
-  const { bytes: zipBytes } = input.download
-    ? await input.download(zipPath)
-    : await fetchZip(input.source, zipPath, {
+  const { path: zipPath, bytes: zipBytes } = input.download
+    ? { path: downloadPath, ...(await input.download(downloadPath)) }
+    : await fetchZip(input.source, downloadPath, {
         maxBytes: limits.maxZipBytes,
         connectTimeoutMs: limits.downloadIdleSeconds * 1000,
         idleTimeoutMs: limits.downloadIdleSeconds * 1000,
@@ -115,8 +115,8 @@ async function bakeSteps(input: BakeInput): Promise<BakeResult> {
       maxUnzippedBytes: limits.maxUnzippedBytes,
       signal: extractSignal,
     });
-    // The frames are out; the ZIP's disk space is better spent on the MP4.
-    await unlink(zipPath).catch(() => {});
+    // The frames are out; the ZIP's disk space is better spent on the MP4 (a local source is not ours to remove).
+    if (zipPath === downloadPath) await unlink(downloadPath).catch(() => {});
     tape = await readTape(extracted, { maxTapeSeconds: limits.maxTapeSeconds, maxFramePixels: limits.maxFramePixels, signal: extractSignal });
   } catch (err) {
     if (extractDeadline.aborted && !signal?.aborted) {

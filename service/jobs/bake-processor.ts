@@ -20,24 +20,27 @@ import { createBakeRunner, workRootOf, type BakeAndUpload } from './pipeline.ts'
 /** Progress is passed on at most this often (stage changes at once): each report may be a Redis write. */
 const PROGRESS_EVERY_MS = 250;
 
-let ready: { config: Config; bake: BakeAndUpload } | undefined;
+let ready: Promise<{ config: Config; bake: BakeAndUpload }> | undefined;
 
 /** Everything a bake needs, made once per process from the same environment as the server's. */
-function setUp(): { config: Config; bake: BakeAndUpload } {
-  if (ready) return ready;
+function setUp(): Promise<{ config: Config; bake: BakeAndUpload }> {
+  ready ??= makeBaker();
+  return ready;
+}
+
+async function makeBaker(): Promise<{ config: Config; bake: BakeAndUpload }> {
   const config = loadConfig(process.env);
   setLogLevel(config.logLevel);
   logProcessWarnings();
   for (const secret of [config.callbackSecret, config.blobs?.secret, config.blobs?.key, config.art?.secret, config.art?.key]) registerSecret(secret);
   const policy = { allowPrivateNetworks: config.allowPrivateNetworks, allowedHosts: config.allowedHosts };
   const dispatcher = createGuardedDispatcher(policy, { connectTimeoutMs: config.downloadIdleSeconds * 1000 });
-  const blobs = createBlobStore(config, { log });
-  ready = { config, bake: createBakeRunner({ config, blobs, dispatcher, workRoot: workRootOf(config) }) };
-  return ready;
+  const blobs = await createBlobStore(config, { log });
+  return { config, bake: createBakeRunner({ config, blobs, dispatcher, workRoot: workRootOf(config) }) };
 }
 
 export default async function bakeProcessor(job: BakeProcessJob, _token?: string, signal?: AbortSignal): Promise<BakeRun> {
-  const { config, bake } = setUp();
+  const { config, bake } = await setUp();
   const { request } = job.data;
   const jobId = job.id ?? 'unknown';
   const stop = new AbortController();

@@ -10,7 +10,7 @@ import { bakeLimitsFrom } from '../bake/limits.ts';
 import type { Config } from '../config.ts';
 import { log } from '../log.ts';
 import { checkUrl, type UrlPolicy } from '../net/guard.ts';
-import { artObjectKey, downloadArtObject, tapeKeys, type BlobStore } from '../storage/index.ts';
+import { artObjectKey, tapeKeys, type BlobStore } from '../storage/index.ts';
 import type { BakeRun } from './bake-order.ts';
 import type { ActiveStatus, BakeRequest } from './job.ts';
 
@@ -64,7 +64,7 @@ export function createBakeRunner({ config, blobs, dispatcher, workRoot }: Pipeli
         // A tape in the art Space is fetched with credentials: no dependence on a public ACL.
         download:
           artKey && config.art
-            ? (dest) => downloadArtObject(config.art!, artKey, dest, limits.maxZipBytes, control.signal)
+            ? async (dest) => (await import('../storage/art.ts')).downloadArtObject(config.art!, artKey, dest, limits.maxZipBytes, control.signal)
             : undefined,
         onStage: (stage) => control.onStage(stage),
         onProgress: (fraction) => control.onProgress(fraction * 0.95),

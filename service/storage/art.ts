@@ -11,34 +11,6 @@ import { describeS3Error, httpStatusOf, isTransient, makeS3Client } from './s3.t
 
 type ArtSpace = NonNullable<Config['art']>;
 
-/**
- * The object key when zipUrl points into the art bucket — virtual-host style
- * (bucket.sfo3.digitaloceanspaces.com/key), its CDN twin (bucket.sfo3.cdn.digitaloceanspaces.com/key)
- * or path style (sfo3.digitaloceanspaces.com/bucket/key) on that endpoint — else undefined.
- */
-export function artObjectKey(zipUrl: URL, art: ArtSpace): string | undefined {
-  const endpoint = new URL(art.endpoint);
-  const host = zipUrl.host.toLowerCase();
-  const endpointHost = endpoint.host.toLowerCase();
-  const bucket = art.bucket.toLowerCase();
-  let rawKey: string | undefined;
-  const cdnHost = endpointHost.replace(/^([a-z0-9-]+)\.digitaloceanspaces\.com$/, '$1.cdn.digitaloceanspaces.com');
-  if (host === `${bucket}.${endpointHost}` || (cdnHost !== endpointHost && host === `${bucket}.${cdnHost}`)) {
-    rawKey = zipUrl.pathname.slice(1);
-  } else if (host === endpointHost && zipUrl.pathname.startsWith(`/${art.bucket}/`)) {
-    rawKey = zipUrl.pathname.slice(art.bucket.length + 2);
-  }
-  if (!rawKey) return undefined;
-  try {
-    return decodeURIComponent(rawKey);
-  } catch {
-    return undefined;
-  }
-}
-
-/** Counts bytes and stops the stream once they pass the cap (Content-Length may be missing or wrong). */
-
-
 /** GetObject streamed to destPath with a byte cap. The file is removed when anything fails. */
 export async function downloadArtObject(art: ArtSpace, key: string, destPath: string, maxBytes: number, signal?: AbortSignal): Promise<{ bytes: number }> {
   const client = makeS3Client(art, { requestTimeoutMs: 0 });

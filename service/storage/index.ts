@@ -5,12 +5,10 @@ import path from 'node:path';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { LocalBlobStore } from './local.ts';
-import { SpacesBlobStore, type UploadRetry } from './spaces.ts';
+import type { UploadRetry } from './spaces.ts';
 
-export { tapeKeys, isSafeKey, contentTypeFor, BLOB_CACHE_CONTROL } from './keys.ts';
-export { artObjectKey, downloadArtObject } from './art.ts';
+export { tapeKeys, isSafeKey, contentTypeFor, artObjectKey, BLOB_CACHE_CONTROL } from './keys.ts';
 export { LocalBlobStore } from './local.ts';
-export { SpacesBlobStore, DEFAULT_UPLOAD_RETRY, type UploadRetry } from './spaces.ts';
 
 export interface StoredBlob {
   key: string;
@@ -37,7 +35,11 @@ export function localBlobRoot(config: Pick<Config, 'dataDir'>): string {
   return path.join(config.dataDir, 'blobs');
 }
 
-export function createBlobStore(config: Config, options: { retry?: Partial<UploadRetry>; log?: Logger } = {}): BlobStore {
-  if (config.blobs) return new SpacesBlobStore(config.blobs, options);
+/** The Space's client (the AWS SDK, ~0.2 s to load and ~25 MB) is loaded only when a Space is set. */
+export async function createBlobStore(config: Config, options: { retry?: Partial<UploadRetry>; log?: Logger } = {}): Promise<BlobStore> {
+  if (config.blobs) {
+    const { SpacesBlobStore } = await import('./spaces.ts');
+    return new SpacesBlobStore(config.blobs, options);
+  }
   return new LocalBlobStore(localBlobRoot(config), config.publicUrl);
 }

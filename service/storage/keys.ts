@@ -30,3 +30,29 @@ export function contentTypeFor(key: string): string {
   const ext = /\.([A-Za-z0-9]+)$/.exec(key)?.[1]?.toLowerCase();
   return (ext && TYPES[ext]) ?? 'application/octet-stream';
 }
+
+/**
+ * The object key when zipUrl points into the art bucket — virtual-host style
+ * (bucket.sfo3.digitaloceanspaces.com/key), its CDN twin (bucket.sfo3.cdn.digitaloceanspaces.com/key)
+ * or path style (sfo3.digitaloceanspaces.com/bucket/key) on that endpoint — else undefined.
+ */
+export function artObjectKey(zipUrl: URL, art: { endpoint: string; bucket: string }): string | undefined {
+  const endpoint = new URL(art.endpoint);
+  const host = zipUrl.host.toLowerCase();
+  const endpointHost = endpoint.host.toLowerCase();
+  const bucket = art.bucket.toLowerCase();
+  let rawKey: string | undefined;
+  const cdnHost = endpointHost.replace(/^([a-z0-9-]+)\.digitaloceanspaces\.com$/, '$1.cdn.digitaloceanspaces.com');
+  if (host === `${bucket}.${endpointHost}` || (cdnHost !== endpointHost && host === `${bucket}.${cdnHost}`)) {
+    rawKey = zipUrl.pathname.slice(1);
+  } else if (host === endpointHost && zipUrl.pathname.startsWith(`/${art.bucket}/`)) {
+    rawKey = zipUrl.pathname.slice(art.bucket.length + 2);
+  }
+  if (!rawKey) return undefined;
+  try {
+    return decodeURIComponent(rawKey);
+  } catch {
+    return undefined;
+  }
+}
+

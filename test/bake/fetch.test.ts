@@ -136,8 +136,9 @@ async function refusedWithoutFile(source: string, code: string, options: Partial
 test('streams a ZIP to disk, reporting progress', async () => {
   const target = dest();
   const progress: [number, number | undefined][] = [];
-  const { bytes } = await fetchZip(`${base}/tape.zip`, target, { ...OPTIONS, onProgress: (n, total) => progress.push([n, total]) });
+  const { bytes, path: at } = await fetchZip(`${base}/tape.zip`, target, { ...OPTIONS, onProgress: (n, total) => progress.push([n, total]) });
   assert.equal(bytes, ZIP.length);
+  assert.equal(at, target);
   assert.deepEqual(await readFile(target), ZIP);
   assert.deepEqual(progress.at(-1), [ZIP.length, ZIP.length]);
   assert.ok(progress.every(([n], i) => i === 0 || n > progress[i - 1]![0]));
@@ -281,12 +282,12 @@ test('never overwrites or deletes a file already at the destination', async () =
   assert.equal(await readFile(target, 'utf8'), 'precious');
 });
 
-test('copies a local ZIP, with the same cap', async () => {
+test('a local ZIP is read where it is (not copied), with the same cap', async () => {
   const source = path.join(root, 'local source.zip');
   await writeFile(source, ZIP);
   const target = dest();
-  assert.equal((await fetchZip(source, target, OPTIONS)).bytes, ZIP.length);
-  assert.deepEqual(await readFile(target), ZIP);
+  assert.deepEqual(await fetchZip(source, target, OPTIONS), { path: source, bytes: ZIP.length });
+  assert.equal(existsSync(target), false, 'nothing was copied');
   await refusedWithoutFile(source, 'ZIP_TOO_LARGE', { maxBytes: 1000 });
   await refusedWithoutFile(path.join(root, 'missing.zip'), 'FETCH_FAILED');
   await refusedWithoutFile(root, 'FETCH_FAILED');

@@ -39,7 +39,7 @@ async function setup(t: { after: (fn: () => Promise<void> | void) => void }) {
   const config = loadConfig({ OVEN_DATA_DIR: dataDir, OVEN_PUBLIC_URL: `http://127.0.0.1:${port}` });
   const src = path.join(dir, 'out.mp4');
   await writeFile(src, content);
-  return { dir, dataDir, port, store: createBlobStore(config), src };
+  return { dir, dataDir, port, store: await createBlobStore(config), src };
 }
 
 test('local put is atomic and its URL serves the file with the right headers', async (t) => {

@@ -5,7 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../service/config.ts';
 import { OvenError } from '../../service/errors.ts';
-import { BLOB_CACHE_CONTROL, createBlobStore, SpacesBlobStore, tapeKeys, artObjectKey, downloadArtObject } from '../../service/storage/index.ts';
+import { downloadArtObject } from '../../service/storage/art.ts';
+import { BLOB_CACHE_CONTROL, createBlobStore, tapeKeys, artObjectKey } from '../../service/storage/index.ts';
+import { SpacesBlobStore } from '../../service/storage/spaces.ts';
 import { startS3OutageProxy } from '../helpers/s3-outage.ts';
 import { startS3, type S3Server } from '../helpers/s3.ts';
 
@@ -34,7 +36,7 @@ async function setup(t: { after: (fn: () => Promise<void> | void) => void }) {
 
 test('a Space upload is public-read with Content-Type and Cache-Control, and its URL serves it back', async (t) => {
   const { s3, proxy, dir, file } = await setup(t);
-  const store = createBlobStore(loadConfig(spacesEnv(s3, proxy.endpoint, dir)));
+  const store = await createBlobStore(loadConfig(spacesEnv(s3, proxy.endpoint, dir)));
   assert.equal(store.kind, 'spaces');
   await store.check?.();
 
@@ -111,7 +113,7 @@ test('downloadArtObject fetches with credentials, caps the size and names a miss
   const config = loadConfig({ ...spacesEnv(s3, s3.endpoint, dir), ART_SPACES_KEY: s3.key, ART_SPACES_SECRET: s3.secret, ART_SPACES_ENDPOINT: s3.endpoint, ART_SPACES_BUCKET: s3.bucket });
   const art = config.art!;
   assert.equal(art.forcePathStyle, true);
-  await createBlobStore(config).put('tapes/in-art.zip', file, 'application/zip');
+  await (await createBlobStore(config)).put('tapes/in-art.zip', file, 'application/zip');
   assert.equal(artObjectKey(new URL(`${s3.endpoint}/${s3.bucket}/tapes/in-art.zip`), art), 'tapes/in-art.zip');
 
   const dest = path.join(dir, 'down.zip');
