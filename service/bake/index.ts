@@ -9,7 +9,7 @@ import { encodeTape } from './encode.ts';
 import { fetchZip } from './fetch.ts';
 import { interruptedError } from './probe.ts';
 import type { BakeLimits } from './limits.ts';
-import { readTape, type Tape } from './tape.ts';
+import { checkFrame, readTape, type Tape } from './tape.ts';
 import { makeThumbnail } from './thumbnail.ts';
 import { extractTape } from './unzip.ts';
 
@@ -114,6 +114,8 @@ async function bakeSteps(input: BakeInput): Promise<BakeResult> {
       maxEntries: limits.maxEntries,
       maxUnzippedBytes: limits.maxUnzippedBytes,
       signal: extractSignal,
+      // Each frame is checked while its bytes are in memory, in the pass that unpacks it.
+      inspectFrame: (data, name) => checkFrame(data, name, limits.maxFramePixels),
     });
     // The frames are out; the ZIP's disk space is better spent on the MP4 (a local source is not ours to remove).
     if (zipPath === downloadPath) await unlink(downloadPath).catch(() => {});

@@ -1,7 +1,6 @@
 // A PNG's size from its first 33 bytes (signature + IHDR chunk), so a frame's pixel count is
 // checked before anything decodes it: a tiny file can claim 100000×100000 pixels.
 
-import { open } from 'node:fs/promises';
 import { inflateSync } from 'node:zlib';
 import { crc32 } from './crc32.ts';
 
@@ -52,18 +51,6 @@ export function parsePngHeader(head: Uint8Array): PngHeader {
   return { width, height, bitDepth, colorType, interlaced: interlace === 1 };
 }
 
-/** Reads just the header of the PNG at `path`. Throws NotAPngError, or the fs error. */
-export async function readPngHeader(path: string): Promise<PngHeader> {
-  const file = await open(path, 'r');
-  try {
-    const head = Buffer.alloc(PNG_HEADER_BYTES);
-    const { bytesRead } = await file.read(head, 0, PNG_HEADER_BYTES, 0);
-    return parsePngHeader(head.subarray(0, bytesRead));
-  } finally {
-    await file.close();
-  }
-}
-
 /** Samples per pixel of each colour type. */
 const CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
 /** Adam7 passes: x start, y start, x step, y step. */
@@ -88,27 +75,18 @@ export function maxPngFileBytes(h: PngHeader): number {
 }
 
 /**
- * Reads the whole PNG once and inflates its image data (its IDAT chunks), which must come to
- * exactly what the header promises. A header that lies about the size, garbage or cut-off data
- * would otherwise reach ffmpeg, which skips such a frame, draws it half, or draws what the header
- * says, and still succeeds. An animated PNG (APNG) is refused: ffmpeg would play its frames, with
- * timing of its own, inside one tape frame. The work is bounded by the header's size (call this only
- * after it passed the pixel limit): the file may not be larger than maxPngFileBytes.
+ * Inflates the PNG's image data (its IDAT chunks), which must come to exactly what the header
+ * promises. A header that lies about the size, garbage or cut-off data would otherwise reach
+ * ffmpeg, which skips such a frame, draws it half, or draws what the header says, and still
+ * succeeds. An animated PNG (APNG) is refused: ffmpeg would play its frames, with timing of its own,
+ * inside one tape frame. The work is bounded by the header's size (call this only after it passed
+ * the pixel limit): the file may not be larger than maxPngFileBytes, and inflating stops one byte
+ * past what the header allows.
  */
-export async function checkPngData(path: string, header: PngHeader): Promise<void> {
+export function checkPngImage(bytes: Buffer, header: PngHeader): void {
   const expected = expectedImageBytes(header);
-  const file = await open(path, 'r');
-  let bytes: Buffer;
-  try {
-    const { size } = await file.stat();
-    if (size > maxPngFileBytes(header)) {
-      throw new NotAPngError(`it is ${size} bytes, more than a ${header.width}×${header.height} image can need`);
-    }
-    bytes = Buffer.allocUnsafe(size);
-    const { bytesRead } = await file.read(bytes, 0, size, 0);
-    bytes = bytes.subarray(0, bytesRead);
-  } finally {
-    await file.close();
+  if (bytes.length > maxPngFileBytes(header)) {
+    throw new NotAPngError(`it is ${bytes.length} bytes, more than a ${header.width}×${header.height} image can need`);
   }
   const idat: Buffer[] = [];
   for (let at = PNG_HEADER_BYTES; ; ) {
@@ -123,7 +101,6 @@ export async function checkPngData(path: string, header: PngHeader): Promise<voi
   }
   let inflated: number;
   try {
-    // One call into zlib, capped one byte past what the header allows: a bomb stops there.
     inflated = inflateSync(Buffer.concat(idat), { maxOutputLength: expected + 1 }).length;
   } catch (err) {
     if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {

@@ -1,11 +1,11 @@
 // Reads an unpacked tape into a checked Tape: which frame shows when, for how long, at what size.
 // Frame sizes come from PNG headers, so nothing is decoded until every frame has passed.
 
-import { open, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { OvenError } from '../errors.ts';
-import { checkPngData, NotAPngError, readPngHeader, type PngHeader } from './png.ts';
-import type { ExtractedTape } from './unzip.ts';
+import { checkPngImage, NotAPngError, parsePngHeader, type PngHeader } from './png.ts';
+import { FRAME_NAME, type ExtractedTape } from './unzip.ts';
 import { readWavFormat } from './wav.ts';
 
 export interface TapeLimits {
@@ -49,8 +49,6 @@ export const MAX_FRAME_SIDE = 4096;
 export const ASSUMED_FRAME_MS = 1000 / 30;
 export const MAX_TIMING_BYTES = 8 * 1024 * 1024;
 export const MAX_METADATA_BYTES = 1024 * 1024;
-/** PNG headers read at once; frames are many and tiny. */
-const HEADER_READS_AT_ONCE = 16;
 
 export async function readTape(extracted: ExtractedTape, limits: TapeLimits): Promise<Tape> {
   if (extracted.frames.length === 0) throw new OvenError('TAPE_NO_FRAMES', 'The ZIP holds no frames (frame-00000.png, frame-00001.png, …).');
@@ -138,58 +136,49 @@ function shownValue(value: unknown): string {
 
 function frameIndexOf(filename: unknown, frame: unknown): number | undefined {
   if (typeof filename === 'string') {
-    const match = /^frame-?(\d{1,9})\.png$/i.exec(path.posix.basename(filename));
+    const match = FRAME_NAME.exec(path.posix.basename(filename));
     if (match) return Number(match[1]);
   }
   if (typeof frame === 'number' && Number.isSafeInteger(frame) && frame >= 0) return frame;
   return undefined;
 }
 
-/** Every frame's PNG header: all must be PNGs of one size, within the pixel limit, whose data fits the header. */
+/**
+ * One frame's bytes as the tape reader accepts them: a PNG whose header is within the pixel and side
+ * limits (checked before anything inflates) and whose image data is exactly what the header says.
+ * The unpacker calls this on each frame while it is in memory (extractTape's inspectFrame).
+ */
+export function checkFrame(data: Buffer, name: string, maxPixels: number): PngHeader {
+  try {
+    const header = parsePngHeader(data);
+    const { width, height } = header;
+    if (width * height > maxPixels) {
+      throw new OvenError('TAPE_FRAME_TOO_LARGE', `${name} is ${width}×${height} pixels; a frame may have at most ${maxPixels}.`);
+    }
+    if (width > MAX_FRAME_SIDE || height > MAX_FRAME_SIDE) {
+      throw new OvenError('TAPE_FRAME_TOO_LARGE', `${name} is ${width}×${height}; a frame may be at most ${MAX_FRAME_SIDE} pixels on a side.`);
+    }
+    // Only once the size passed: inflating is bounded by it.
+    checkPngImage(data, header);
+    return header;
+  } catch (err) {
+    if (err instanceof NotAPngError) throw new OvenError('TAPE_BAD_FRAME', `${name} is not a valid PNG: ${err.message}.`, { cause: err });
+    throw err;
+  }
+}
+
+/** Every frame checked (by the unpacker, or here from its file), and all of one size. */
 async function readFrameSize(frames: ExtractedTape['frames'], maxPixels: number, signal?: AbortSignal): Promise<{ width: number; height: number }> {
   let first: { width: number; height: number; name: string } | undefined;
-  for (let start = 0; start < frames.length; start += HEADER_READS_AT_ONCE) {
+  for (const frame of frames) {
     signal?.throwIfAborted();
-    const batch = frames.slice(start, start + HEADER_READS_AT_ONCE);
-    const headers = await Promise.all(batch.map((f) => readFrameHeader(f.path, f.originalName)));
-    batch.forEach((frame, i) => {
-      const { width, height } = headers[i]!;
-      if (width * height > maxPixels) {
-        throw new OvenError('TAPE_FRAME_TOO_LARGE', `${frame.originalName} is ${width}×${height} pixels; a frame may have at most ${maxPixels}.`);
-      }
-      if (width > MAX_FRAME_SIDE || height > MAX_FRAME_SIDE) {
-        throw new OvenError('TAPE_FRAME_TOO_LARGE', `${frame.originalName} is ${width}×${height}; a frame may be at most ${MAX_FRAME_SIDE} pixels on a side.`);
-      }
-      first ??= { width, height, name: frame.originalName };
-      if (width !== first.width || height !== first.height) {
-        throw new OvenError('TAPE_FRAME_SIZE_MISMATCH', `${frame.originalName} is ${width}×${height}, but ${first.name} is ${first.width}×${first.height}; all frames must be one size.`);
-      }
-    });
-    // Only once the sizes passed: inflating is bounded by them. One at a time: each holds its whole file.
-    for (const [i, f] of batch.entries()) {
-      signal?.throwIfAborted();
-      await checkFrameData(f.path, f.originalName, headers[i]!);
+    const { width, height } = (frame.inspected as PngHeader | undefined) ?? checkFrame(await readFile(frame.path), frame.originalName, maxPixels);
+    first ??= { width, height, name: frame.originalName };
+    if (width !== first.width || height !== first.height) {
+      throw new OvenError('TAPE_FRAME_SIZE_MISMATCH', `${frame.originalName} is ${width}×${height}, but ${first.name} is ${first.width}×${first.height}; all frames must be one size.`);
     }
   }
   return { width: first!.width, height: first!.height };
-}
-
-async function readFrameHeader(file: string, name: string) {
-  try {
-    return await readPngHeader(file);
-  } catch (err) {
-    if (err instanceof NotAPngError) throw new OvenError('TAPE_BAD_FRAME', `${name} is not a valid PNG: ${err.message}.`, { cause: err });
-    throw err;
-  }
-}
-
-async function checkFrameData(file: string, name: string, header: PngHeader): Promise<void> {
-  try {
-    await checkPngData(file, header);
-  } catch (err) {
-    if (err instanceof NotAPngError) throw new OvenError('TAPE_BAD_FRAME', `${name} is not a valid PNG: ${err.message}.`, { cause: err });
-    throw err;
-  }
 }
 
 /** metadata.json is only advice: when it is missing, too big, not JSON or not an object, it is ignored. */
