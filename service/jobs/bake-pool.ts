@@ -34,6 +34,16 @@ function childModule(): string {
   return here.replace(/bake-pool\.(ts|js)$/, 'bake-child.$1');
 }
 
+/**
+ * The child's Node options: the server's own, its heap cap replaced, and tsx when the child is
+ * TypeScript (scripts/launch.mjs registers tsx in-process, so the server's options may not say so).
+ */
+function childExecArgv(module: string, heapMb: number): string[] {
+  const own = process.execArgv.filter((a) => !a.startsWith('--max-old-space-size'));
+  const needsTsx = module.endsWith('.ts') && !own.some((a) => a.includes('tsx'));
+  return [...own, ...(needsTsx ? ['--import', import.meta.resolve('tsx')] : []), `--max-old-space-size=${heapMb}`];
+}
+
 export class BakePool {
   private readonly children = new Set<Child>();
   private closed = false;
@@ -78,8 +88,9 @@ export class BakePool {
   private spawn(): Child {
     // The heap cap keeps a runaway script from growing to the ceiling unnoticed between weighings.
     const heapMb = Math.max(64, Math.floor(this.options.memoryMb / 2));
-    const proc = fork(childModule(), [], {
-      execArgv: [...process.execArgv.filter((a) => !a.startsWith('--max-old-space-size')), `--max-old-space-size=${heapMb}`],
+    const module = childModule();
+    const proc = fork(module, [], {
+      execArgv: childExecArgv(module, heapMb),
       // Its log lines go straight to the server's stdout: the same JSON, with the job's id.
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'json',
