@@ -46,6 +46,7 @@ export const ERROR_CODES = [
   // encoding and after
   'ENCODE_FAILED',
   'ENCODE_TIMEOUT',
+  'MP4_TOO_LARGE',
   'EXTRACT_TIMEOUT',
   'THUMBNAIL_FAILED',
   'UPLOAD_FAILED',

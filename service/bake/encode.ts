@@ -1,7 +1,7 @@
 // A read tape becomes an MP4: every frame at its recorded time, the soundtrack in sync,
 // upscaled by a whole factor with nearest-neighbour so pixel art stays crisp.
 
-import { writeFile } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { OvenError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -25,8 +25,10 @@ export interface EncodeOptions {
   ffmpegPath: string;
   /** Preferred upscale factor (lowered to fit, at least 1). */
   scale: number;
-  /** Wall-clock limit for the ffmpeg run; past it ffmpeg is killed (ENCODE_TIMEOUT). */
+  /** Wall-clock limit for one ffmpeg run; past it ffmpeg is killed (ENCODE_TIMEOUT). */
   timeoutSeconds: number;
+  /** OVEN_MAX_MP4_BYTES: a bigger MP4 is made again once at a bitrate that fits, or fails MP4_TOO_LARGE. No budget when unset. */
+  maxBytes?: number;
   signal?: AbortSignal;
   /** 0..1: ffmpeg's output time over the tape's length. */
   onProgress?: (fraction: number) => void;
@@ -38,7 +40,31 @@ export interface EncodeResult {
   height: number;
   scale: number;
   hasAudio: boolean;
+  bytes: number;
+  /** Set when the first MP4 was over the size budget and was made again at a computed bitrate. */
+  sizeBudget?: SizeBudget;
 }
+
+export interface SizeBudget {
+  /** OVEN_MAX_MP4_BYTES. */
+  limitBytes: number;
+  /** The first encode's size, over the limit. */
+  firstBytes: number;
+  /** The video bitrate of the encode that fits. */
+  videoKbps: number;
+}
+
+/** How the encoder spends bits: a quality (crf), or a bitrate to fit a size budget. */
+export type VideoRate = { crf: number } | { kbps: number };
+
+/** AAC at this rate; the size budget leaves it room. */
+export const AUDIO_KBPS = 128;
+/** Below this a video is mush, not pixel art: a tape that needs less fails MP4_TOO_LARGE instead. */
+export const MIN_VIDEO_KBPS = 64;
+/** The budget aims this far under the limit: the muxer's overhead and x264's rate control have room. */
+const BUDGET_HEADROOM = 0.9;
+/** The rate control's buffer, in seconds of the target rate (bufsize = maxrate × this). */
+const VBV_SECONDS = 1;
 
 /**
  * The whole upscale factor for a frame: at most `preferred`, and small enough that the result fits
@@ -85,60 +111,141 @@ export function concatList(tape: Tape, listDir: string): string {
   return lines.join('\n') + '\n';
 }
 
-/** Encode `tape` into `outPath` (an .mp4). The concat list is written next to the frames. */
-export async function encodeTape(tape: Tape, outPath: string, options: EncodeOptions): Promise<EncodeResult> {
-  const first = tape.frames[0];
-  if (!first) throw new OvenError('TAPE_NO_FRAMES', 'The tape has no frames to encode.');
-  if (options.signal?.aborted) throw interruptedError(options.signal);
+/**
+ * The frame rate x264 is told (`fps=`), which sets the H.264 level it declares. Timestamps are
+ * untouched (they come from the list, on a microsecond clock); left to itself x264 reads the rate off
+ * that clock and declares level 6.2, as for a million frames a second, which phones may refuse.
+ * The tape's average rate, rounded up: 60 fps at 960×720 is level 3.2, 1080p60 is 4.2.
+ */
+export function declaredFps(tape: Pick<Tape, 'frames' | 'durationMs'>): number {
+  return Math.max(1, Math.ceil(tape.frames.length / (tape.durationMs / 1000)));
+}
 
-  // Checked by the tape reader (wav.ts): a WAV header ffmpeg decodes.
-  const soundtrack = tape.soundtrackPath;
+export interface Mp4Plan {
+  listPath: string;
+  soundtrackPath?: string;
+  scale: number;
+  width: number;
+  height: number;
+  tapeSeconds: number;
+  fps: number;
+  rate: VideoRate;
+  outPath: string;
+}
 
-  const scale = scaleFactorFor(tape.width, tape.height, options.scale);
-  const width = evenUp(tape.width * scale);
-  const height = evenUp(tape.height * scale);
-  const listDir = path.dirname(first.path);
-  const listPath = path.join(listDir, 'frames.ffconcat');
-  await writeFile(listPath, concatList(tape, listDir));
+/** The x264 part of the command: the chosen settings, at a quality or at a bitrate. */
+export function x264Args(rate: VideoRate, fps: number): string[] {
+  const params = [X264.params, `fps=${fps}/1`].filter(Boolean).join(':');
+  const spend = 'crf' in rate
+    ? ['-crf', String(rate.crf)]
+    // At most the budget's rate in any second (a one-second buffer), so the whole stays within it.
+    : ['-b:v', `${rate.kbps}k`, '-maxrate', `${rate.kbps}k`, '-bufsize', `${rate.kbps}k`];
+  return ['-c:v', 'libx264', '-preset', X264.preset, '-tune', X264.tune, ...spend, '-x264-params', params];
+}
 
-  const tapeSeconds = tape.durationMs / 1000;
-  const video = [
+/** Every ffmpeg argument of one MP4 encode (after ffmpeg's own logging options): the bench runs exactly these. */
+export function mp4Args(plan: Mp4Plan): string[] {
+  const { scale, width, height } = plan;
+  return [
+    // -safe 0 is what allows the list's `option` lines; the list is ours and only files may be opened.
+    '-protocol_whitelist', 'file', '-f', 'concat', '-safe', '0', '-i', plan.listPath,
+    ...(plan.soundtrackPath ? ['-protocol_whitelist', 'file', '-i', plan.soundtrackPath] : []),
     '-map', '0:v:0',
     '-vf', `scale=iw*${scale}:ih*${scale}:flags=neighbor,pad=${width}:${height}:0:0:black`,
-    '-c:v', 'libx264', '-preset', X264.preset, '-crf', String(X264.crf), '-tune', X264.tune, '-x264-params', X264.params,
+    ...x264Args(plan.rate, plan.fps),
     '-pix_fmt', 'yuv420p',
     // Keep the demuxer's timestamps: frames land on their recorded times, none duplicated or dropped.
     '-fps_mode', 'vfr', '-video_track_timescale', '90000',
+    // The soundtrack starts with the first frame and is cut where the tape ends.
+    ...(plan.soundtrackPath ? ['-map', '1:a:0', '-af', `atrim=end=${plan.tapeSeconds.toFixed(6)}`, '-c:a', 'aac', '-b:a', `${AUDIO_KBPS}k`] : ['-an']),
+    '-sn', '-dn', '-map_metadata', '-1', '-movflags', '+faststart', '-f', 'mp4', '-y', plan.outPath,
   ];
-  // The soundtrack starts with the first frame and is cut where the tape ends.
-  const audio = soundtrack ? ['-map', '1:a:0', '-af', `atrim=end=${tapeSeconds.toFixed(6)}`, '-c:a', 'aac', '-b:a', '128k'] : ['-an'];
+}
+
+/** Writes the tape's concat list next to its frames and works out the MP4's shape. */
+export async function planMp4(tape: Tape, outPath: string, preferredScale: number, rate: VideoRate = { crf: X264.crf }): Promise<Mp4Plan> {
+  const first = tape.frames[0];
+  if (!first) throw new OvenError('TAPE_NO_FRAMES', 'The tape has no frames to encode.');
+  const scale = scaleFactorFor(tape.width, tape.height, preferredScale);
+  const listDir = path.dirname(first.path);
+  const listPath = path.join(listDir, 'frames.ffconcat');
+  await writeFile(listPath, concatList(tape, listDir));
+  return {
+    listPath,
+    // Checked by the tape reader (wav.ts): a WAV header ffmpeg decodes.
+    ...(tape.soundtrackPath ? { soundtrackPath: tape.soundtrackPath } : {}),
+    scale,
+    width: evenUp(tape.width * scale),
+    height: evenUp(tape.height * scale),
+    tapeSeconds: tape.durationMs / 1000,
+    fps: declaredFps(tape),
+    rate,
+    outPath,
+  };
+}
+
+/**
+ * The video bitrate that keeps a tape of this length within `limitBytes`, sound included, or
+ * undefined when that would be below MIN_VIDEO_KBPS.
+ */
+export function kbpsToFit(limitBytes: number, tapeSeconds: number, hasAudio: boolean): number | undefined {
+  const bits = limitBytes * 8 * BUDGET_HEADROOM - (hasAudio ? AUDIO_KBPS * 1000 * tapeSeconds : 0);
+  // The rate control may also spend its one-second buffer, filled, on top of the rate over the tape.
+  const kbps = Math.floor(bits / (tapeSeconds + VBV_SECONDS) / 1000);
+  return kbps >= MIN_VIDEO_KBPS ? kbps : undefined;
+}
+
+/**
+ * Encode `tape` into `outPath` (an .mp4). The concat list is written next to the frames. An MP4
+ * over `maxBytes` is made once more at the bitrate that fits (still nearest-neighbour: pixel-crisp,
+ * just coarser); one that still does not fit, or would need too low a rate, fails MP4_TOO_LARGE.
+ */
+export async function encodeTape(tape: Tape, outPath: string, options: EncodeOptions): Promise<EncodeResult> {
+  if (options.signal?.aborted) throw interruptedError(options.signal);
+  const plan = await planMp4(tape, outPath, options.scale);
+  const hasAudio = Boolean(plan.soundtrackPath);
+  const result = { width: plan.width, height: plan.height, scale: plan.scale, hasAudio };
+
+  // The first encode is most of the bake; a second, when needed, shares the progress bar's last part.
+  let bytes = await runMp4(tape, plan, options, (f) => options.onProgress?.(f));
+  const limitBytes = options.maxBytes ?? Infinity;
+  if (bytes <= limitBytes) {
+    options.onProgress?.(1);
+    return { ...result, bytes };
+  }
+  const tooLarge = (why: string) => new OvenError('MP4_TOO_LARGE', `The MP4 is ${bytes} bytes, over OVEN_MAX_MP4_BYTES (${limitBytes}); ${why}.`);
+  const kbps = kbpsToFit(limitBytes, plan.tapeSeconds, hasAudio);
+  if (kbps === undefined) throw tooLarge(`fitting ${plan.tapeSeconds.toFixed(1)} s into it would leave the video under ${MIN_VIDEO_KBPS} kb/s`);
+  const firstBytes = bytes;
+  options.log?.info('MP4 over its size budget; making it again at a bitrate that fits', { bytes, limitBytes, videoKbps: kbps });
+  bytes = await runMp4(tape, { ...plan, rate: { kbps } }, options, () => undefined);
+  if (bytes > limitBytes) throw tooLarge(`even at ${kbps} kb/s it came out ${bytes} bytes`);
+  options.onProgress?.(1);
+  return { ...result, bytes, sizeBudget: { limitBytes, firstBytes, videoKbps: kbps } };
+}
+
+/** One ffmpeg run of the plan; resolves with the MP4's size once its frame count is checked. */
+async function runMp4(tape: Tape, plan: Mp4Plan, options: EncodeOptions, onProgress: (fraction: number) => void): Promise<number> {
   let reported = 0;
   const { frames } = await runFfmpeg({
     ffmpegPath: options.ffmpegPath,
     what: 'the MP4',
-    // -safe 0 is what allows the list's `option` lines; the list is ours and only files may be opened.
-    args: [
-      '-protocol_whitelist', 'file', '-f', 'concat', '-safe', '0', '-i', listPath,
-      ...(soundtrack ? ['-protocol_whitelist', 'file', '-i', soundtrack] : []),
-      ...video, ...audio, '-sn', '-dn', '-map_metadata', '-1', '-movflags', '+faststart', '-f', 'mp4', '-y', outPath,
-    ],
+    args: mp4Args(plan),
     timeoutSeconds: options.timeoutSeconds,
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.log ? { log: options.log } : {}),
     onTime: (t) => {
-      const fraction = tapeSeconds > 0 ? Math.min(1, Math.max(0, t / tapeSeconds)) : 0;
+      const fraction = plan.tapeSeconds > 0 ? Math.min(1, Math.max(0, t / plan.tapeSeconds)) : 0;
       if (fraction > reported) {
         reported = fraction;
-        options.onProgress?.(fraction);
+        onProgress(Math.min(fraction, 0.999));
       }
     },
   });
-  if (reported < 1) options.onProgress?.(1);
   // One video frame per tape frame, plus the repeat that marks the end (see concatList): anything
   // else means a frame was dropped, or played frames of its own (an animated PNG).
   if (frames !== undefined && frames !== tape.frames.length + 1) {
     throw new OvenError('ENCODE_FAILED', `The MP4 came out with ${frames - 1} frames for the tape's ${tape.frames.length}; a frame did not decode as one picture.`);
   }
-
-  return { width, height, scale, hasAudio: Boolean(soundtrack) };
+  return (await stat(plan.outPath)).size;
 }

@@ -1,11 +1,11 @@
 // The baker: fetch → unzip → read the tape → encode → thumbnail, in a folder the caller owns.
 
-import { mkdir, mkdtemp, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Dispatcher } from 'undici';
 import { OvenError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { encodeTape } from './encode.ts';
+import { encodeTape, type SizeBudget } from './encode.ts';
 import { fetchZip } from './fetch.ts';
 import { interruptedError } from './probe.ts';
 import type { BakeLimits } from './limits.ts';
@@ -47,6 +47,8 @@ export interface BakeResult {
   height: number;
   /** Size of the MP4. */
   bytes: number;
+  /** Set when the first MP4 was over OVEN_MAX_MP4_BYTES and was made again to fit. */
+  sizeBudget?: SizeBudget;
   zipBytes: number;
   timings: { downloadMs: number; extractMs: number; encodeMs: number; thumbnailMs: number };
 }
@@ -139,12 +141,13 @@ async function bakeSteps(input: BakeInput): Promise<BakeResult> {
     ffmpegPath: limits.ffmpegPath,
     scale: limits.scale,
     timeoutSeconds: limits.encodeTimeoutSeconds,
+    maxBytes: limits.maxMp4Bytes,
     ...(signal ? { signal } : {}),
     onProgress: (f) => progress(SPAN.encode, f),
     ...(input.log ? { log: input.log } : {}),
   });
   const encodeMs = elapsed();
-  const { size: bytes } = await stat(mp4Path);
+  const { bytes } = encoded;
 
   // A good MP4 is kept even when its thumbnail cannot be made.
   checkAborted(signal);
@@ -170,6 +173,7 @@ async function bakeSteps(input: BakeInput): Promise<BakeResult> {
     width: encoded.width,
     height: encoded.height,
     bytes,
+    ...(encoded.sizeBudget ? { sizeBudget: encoded.sizeBudget } : {}),
     zipBytes,
     timings: { downloadMs, extractMs, encodeMs, thumbnailMs },
   };

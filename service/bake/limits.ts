@@ -17,6 +17,8 @@ export interface BakeLimits {
   scale: number;
   /** Wall-clock limit for one ffmpeg run, in seconds. */
   encodeTimeoutSeconds: number;
+  /** Largest MP4, in bytes; past it the MP4 is made again to fit, or the bake fails. */
+  maxMp4Bytes: number;
   /** Wall-clock limit for unpacking and checking the tape (the extracting stage), in seconds. */
   extractTimeoutSeconds: number;
   /** Wall-clock limit for downloading one ZIP, in seconds. */
@@ -35,6 +37,7 @@ export function bakeLimitsFrom(config: Config): BakeLimits {
     maxFramePixels: config.maxFramePixels,
     scale: config.scale,
     encodeTimeoutSeconds: config.encodeTimeoutSeconds,
+    maxMp4Bytes: config.maxMp4Bytes,
     extractTimeoutSeconds: config.extractTimeoutSeconds,
     downloadTimeoutSeconds: config.downloadTimeoutSeconds,
     downloadIdleSeconds: config.downloadIdleSeconds,

@@ -17,6 +17,8 @@ export interface BakeOutcome {
   width: number;
   height: number;
   bytes: number;
+  /** When the first MP4 was over OVEN_MAX_MP4_BYTES and was made again at a bitrate that fits. */
+  sizeBudget?: { limitBytes: number; firstBytes: number; videoKbps: number };
 }
 
 /** Leaves out undefined fields, so the JSON holds only what is known. */
@@ -38,6 +40,7 @@ export function successPayload(seed: CallbackSeed, r: BakeOutcome): Record<strin
     width: r.width,
     height: r.height,
     bytes: r.bytes,
+    sizeBudget: r.sizeBudget,
     metadata: seed.metadata,
   });
 }

@@ -98,6 +98,7 @@ export function createBakeRunner({ config, blobs, dispatcher, workRoot }: Pipeli
           width: baked.width,
           height: baked.height,
           bytes: mp4.bytes,
+          ...(baked.sizeBudget ? { sizeBudget: baked.sizeBudget } : {}),
         },
         ...(warning ? { warning } : {}),
         bytesIn: baked.zipBytes,

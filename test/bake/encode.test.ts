@@ -54,8 +54,8 @@ async function streams(mp4: string): Promise<{ video?: StreamInfo; audio?: Strea
  * Every tape frame appears once, in order, at its recorded start. The list may end with one repeat
  * of the last frame at the tape's end: the marker that gives the last frame its duration.
  */
-async function assertFramesOnTime(mp4: string, durations: number[]): Promise<number> {
-  const { frames } = await decodeVideoFrames(mp4);
+async function assertFramesOnTime(mp4: string, durations: number[], options: { busy?: boolean } = {}): Promise<number> {
+  const { frames } = await decodeVideoFrames(mp4, options);
   const starts = startsOf(durations);
   const total = durations.reduce((a, b) => a + b, 0);
   let shown = frames;
@@ -190,4 +190,45 @@ test('scaleFactorFor: whole factors that fit, never below 1', () => {
   assert.equal(scaleFactorFor(100, 100, 1), 1);
   assert.equal(evenUp(99), 100);
   assert.equal(evenUp(100), 100);
+});
+
+/** The H.264 profile and level the MP4 declares, as a player reads them. */
+async function profileAndLevel(mp4: string): Promise<{ profile: string; level: number }> {
+  const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=profile,level', '-of', 'json', mp4]);
+  const stream = (JSON.parse(stdout) as { streams: { profile: string; level: number }[] }).streams[0]!;
+  return { profile: stream.profile, level: stream.level };
+}
+
+test('the declared H.264 level fits the content (≤ 4.2 up to 1080p60), profile Main or High, the frames still on their times', async () => {
+  // 320×240 at 60 fps → 960×720p60: level 3.2. 640×360 at 60 fps → 1920×1080p60: level 4.2.
+  const durations = hitchyDurations(1);
+  const small = await bake({ width: 320, height: 240, durationsMs: durations, soundSeconds: null });
+  const big = await bake({ width: 640, height: 360, durationsMs: steadyDurations(0.5, 60), soundSeconds: null });
+  assert.deepEqual([big.width, big.height], [1920, 1080]);
+  for (const [result, most] of [[small, 32], [big, 42]] as const) {
+    const { profile, level } = await profileAndLevel(result.mp4Path);
+    assert.ok(['Main', 'High'].includes(profile), `profile ${profile}`);
+    assert.ok(level <= most, `level ${level / 10} declared for ${result.width}×${result.height}; at most ${most / 10}`);
+  }
+  await assertFramesOnTime(small.mp4Path, durations);
+});
+
+test('an MP4 over OVEN_MAX_MP4_BYTES is made again at a bitrate that fits, still on time and crisp; one that cannot fit fails MP4_TOO_LARGE', async () => {
+  const spec: TapeSpec = { width: 160, height: 120, durationsMs: hitchyDurations(2), busy: true, soundSeconds: 2 };
+  const free = await bake(spec);
+  const limit = Math.floor(free.bytes / 3);
+  const fitted = await bake(spec, { maxMp4Bytes: limit });
+  assert.ok(fitted.bytes <= limit, `${fitted.bytes} bytes for a ${limit}-byte budget`);
+  assert.equal(fitted.sizeBudget?.limitBytes, limit);
+  assert.equal(fitted.sizeBudget?.firstBytes, free.bytes);
+  assert.ok((fitted.sizeBudget?.videoKbps ?? 0) > 0);
+  await assertFramesOnTime(fitted.mp4Path, spec.durationsMs, { busy: true });
+  assert.deepEqual([fitted.width, fitted.height], [free.width, free.height], 'the same nearest-neighbour size');
+
+  const err = await bake(spec, { maxMp4Bytes: 16 * 1024 }).then(
+    () => assert.fail('a 2 s tape with sound cannot fit 16 KiB'),
+    (e: unknown) => e as { code?: string; message: string },
+  );
+  assert.equal(err.code, 'MP4_TOO_LARGE');
+  assert.match(err.message, /over OVEN_MAX_MP4_BYTES \(16384\)/);
 });
