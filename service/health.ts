@@ -3,12 +3,15 @@
 
 import { constants, promises as fs } from 'node:fs';
 import { toolVersion } from './bake/probe.ts';
+import type { BlobStore } from './storage/index.ts';
 
 export interface HealthInputs {
   ffmpegPath: string;
   ffprobePath: string;
   folders: string[];
   minFreeDiskMb: number;
+  /** Where MP4s go: a Space must answer (checked with the tools), local storage must be writable (with the folders). */
+  storage?: Pick<BlobStore, 'check' | 'kind'>;
 }
 
 export interface HealthReport {
@@ -44,7 +47,7 @@ function kept<T>(work: () => Promise<T>, maxAgeMs: number): () => Promise<T> {
   };
 }
 
-/** ffmpeg is checked every 30 s, the folders and free disk every second; neither in the request's path once known. */
+/** ffmpeg, ffprobe and the storage are checked every 30 s, the folders and free disk every second; neither in the request's path once known. */
 export function createHealthCheck(inputs: HealthInputs, cacheMs = 30_000, foldersMs = 1000): () => Promise<HealthReport> {
   async function checkTools() {
     const problems: string[] = [];
@@ -59,7 +62,17 @@ export function createHealthCheck(inputs: HealthInputs, cacheMs = 30_000, folder
     } catch {
       problems.push(`ffprobe is missing or does not run (${inputs.ffprobePath}).`);
     }
+    if (inputs.storage?.kind === 'spaces') problems.push(...(await checkStorage()));
     return { problems, ffmpeg };
+  }
+
+  async function checkStorage(): Promise<string[]> {
+    try {
+      await inputs.storage?.check?.();
+      return [];
+    } catch (err) {
+      return [`The storage for MP4s cannot be used: ${(err as Error).message}`];
+    }
   }
 
   async function checkFolder(folder: string): Promise<string[]> {
@@ -74,7 +87,10 @@ export function createHealthCheck(inputs: HealthInputs, cacheMs = 30_000, folder
   }
 
   const tools = kept(checkTools, cacheMs);
-  const folders = kept(async () => (await Promise.all(inputs.folders.map(checkFolder))).flat(), foldersMs);
+  const folders = kept(
+    async () => [...(await Promise.all(inputs.folders.map(checkFolder))).flat(), ...(inputs.storage?.kind === 'local' ? await checkStorage() : [])],
+    foldersMs,
+  );
   // Known before the first request, so no request waits for ffmpeg to start.
   void tools().catch(() => {});
   void folders().catch(() => {});

@@ -1,17 +1,15 @@
-// Start-up: config → job store → storage, callbacks, bakers → HTTP server → signals.
+// Start-up: config → jobs (embedded, or BullMQ on Redis) → HTTP server → signals.
 
 import { mkdir } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CallbackOutbox } from './callback/outbox.ts';
-import { ConfigError, loadConfig, type Config } from './config.ts';
+import type { Dispatcher } from 'undici';
+import { ConfigError, loadConfig, secretsOf, type Config } from './config.ts';
 import { createHealthCheck } from './health.ts';
-import { createApp } from './http/app.ts';
-import { JobManager } from './jobs/manager.ts';
-import { BakePool } from './jobs/bake-pool.ts';
-import { clearWorkRoot, workRootOf } from './jobs/pipeline.ts';
-import { FileJobStore } from './jobs/store.ts';
+import { createApp, createWorkerApp } from './http/app.ts';
+import { EmbeddedJobs } from './jobs/embedded.ts';
+import type { Jobs } from './jobs/jobs.ts';
 import { createOvenMetrics } from './metrics/oven-metrics.ts';
 import { log, logProcessWarnings, registerSecret, setLogLevel } from './log.ts';
 import { createGuardedDispatcher } from './net/guard.ts';
@@ -42,6 +40,30 @@ function readConfig(): Config {
   }
 }
 
+/** The jobs and how they are stopped, whichever mode keeps them. */
+interface Running {
+  jobs: Jobs;
+  /** SIGTERM: stop taking work; running bakes may finish within graceMs, the rest are handed back. */
+  drain(graceMs: number): Promise<{ finished: number; requeued: number }>;
+  /** What the start-up line says about this mode. */
+  describe(): Record<string, unknown>;
+}
+
+async function startEmbedded(config: Config, dispatcher: Dispatcher): Promise<Running> {
+  const jobs = await EmbeddedJobs.start(config, dispatcher);
+  return {
+    jobs,
+    drain: (graceMs) => jobs.drain(graceMs),
+    describe: () => ({ mode: 'embedded', recovered: { queued: jobs.figures().queued, callbacksPending: jobs.pendingCallbacks() } }),
+  };
+}
+
+async function startRedis(config: Config, dispatcher: Dispatcher): Promise<Running> {
+  // Loaded only in Redis mode: BullMQ and ioredis are not needed on one machine.
+  const { startRedisMode } = await import('./jobs/redis/mode.ts');
+  return startRedisMode(config, dispatcher);
+}
+
 async function main(): Promise<void> {
   const startedAt = Date.now();
   const config = readConfig();
@@ -51,62 +73,34 @@ async function main(): Promise<void> {
     // Said once, to the person starting a local oven; never logged afterwards.
     process.stderr.write(`oven: no CALLBACK_SECRET set, so this run uses: ${config.callbackSecret}\n`);
   }
-  for (const secret of [config.callbackSecret, config.blobs?.secret, config.blobs?.key, config.art?.secret, config.art?.key]) registerSecret(secret);
+  for (const secret of secretsOf(config)) registerSecret(secret);
 
   await mkdir(config.dataDir, { recursive: true });
   await mkdir(config.tempDir, { recursive: true });
-  const workRoot = workRootOf(config);
-  await clearWorkRoot(workRoot); // folders of bakes a killed process never finished
-  const store = await new FileJobStore(config.dataDir).init();
   const blobs = await createBlobStore(config, { log });
   const policy = { allowPrivateNetworks: config.allowPrivateNetworks, allowedHosts: config.allowedHosts };
   const dispatcher = createGuardedDispatcher(policy, { connectTimeoutMs: config.downloadIdleSeconds * 1000 });
+  const running = config.redisUrl ? await startRedis(config, dispatcher) : await startEmbedded(config, dispatcher);
+  const { jobs } = running;
 
-  let jobs: JobManager | undefined;
-  const outbox = new CallbackOutbox({
-    secret: config.callbackSecret,
-    includeBodySecret: config.callbackBodySecret,
-    dispatcher,
-    timeoutMs: config.callbackTimeoutSeconds * 1000,
-    retryBaseMs: config.callbackRetryBaseMs,
-    giveUpMs: config.callbackGiveUpHours * 3600_000,
-    onChange: (delivery) => jobs?.callbackChanged(delivery),
-    log,
+  const health = createHealthCheck({
+    ffmpegPath: config.ffmpegPath,
+    ffprobePath: config.ffprobePath,
+    folders: [config.tempDir, config.dataDir],
+    minFreeDiskMb: config.minFreeDiskMb,
+    storage: blobs,
   });
-  // The server never bakes: every bake runs in a bake process of this pool.
-  const bakers = new BakePool({ size: config.concurrency, memoryMb: config.bakeMemoryMb, log });
-  bakers.start();
-  jobs = new JobManager({
-    store,
-    runBake: (job, control) => bakers.run(job, control),
-    deliver: (delivery) => outbox.add(delivery),
-    concurrency: config.concurrency,
-    queueLimit: config.queueLimit,
-    maxAttempts: config.jobMaxAttempts,
-    retryBaseMs: config.jobRetryBaseMs,
-    keepFinished: config.keepFinishedJobs,
-    keepFinishedMs: config.keepFinishedHours * 3600_000,
-  });
-  await jobs.recover();
-
-  const app = createApp({
-    jobs,
-    secret: config.callbackSecret,
-    policy,
-    health: createHealthCheck({
-      ffmpegPath: config.ffmpegPath,
-      ffprobePath: config.ffprobePath,
-      folders: [config.tempDir, config.dataDir],
-      minFreeDiskMb: config.minFreeDiskMb,
-    }),
-    version: config.version,
-    startedAt,
-    concurrency: config.concurrency,
-    queueLimit: config.queueLimit,
-    maxEventClients: config.maxEventClients,
-    metrics: createOvenMetrics(jobs),
-    ...(blobs.kind === 'local' ? { localBlobRoot: localBlobRoot(config) } : {}),
-  });
+  const common = { jobs, health, version: config.version, startedAt, metrics: createOvenMetrics(jobs) };
+  const app =
+    config.role === 'worker'
+      ? createWorkerApp(common)
+      : createApp({
+          ...common,
+          secret: config.callbackSecret,
+          policy,
+          maxEventClients: config.maxEventClients,
+          ...(blobs.kind === 'local' ? { localBlobRoot: localBlobRoot(config) } : {}),
+        });
   app.server?.on('error', (err) => {
     log.error('server error', { err });
     process.exit(1);
@@ -115,10 +109,11 @@ async function main(): Promise<void> {
     log.info('oven listening', {
       url: `http://${config.host}:${config.port}`,
       version: config.version,
+      role: config.role,
       storage: blobs.kind,
       concurrency: config.concurrency,
       queueLimit: config.queueLimit,
-      recovered: { queued: jobs!.waitingCount(), callbacksPending: outbox.pending() },
+      ...running.describe(),
     });
   });
 
@@ -129,11 +124,8 @@ async function main(): Promise<void> {
       process.exit(1);
     }
     stopping = true;
-    log.info('draining for shutdown', { signal, graceSeconds: config.drainSeconds, running: jobs!.runningCount() });
-    const drained = await jobs!.drain(config.drainSeconds * 1000);
-    bakers.close();
-    outbox.stop();
-    await Promise.race([outbox.whenIdle(), new Promise((r) => setTimeout(r, 5000))]);
+    log.info('draining for shutdown', { signal, graceSeconds: config.drainSeconds, running: jobs.figures().running });
+    const drained = await running.drain(config.drainSeconds * 1000);
     app.server?.close();
     log.info('stopped', drained);
     process.exit(0);
@@ -144,6 +136,11 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
+  // A setting the running system refuses (Redis that may evict keys) stops start-up like a bad value.
+  if (err instanceof ConfigError) {
+    process.stderr.write(`oven: ${err.message}\n`);
+    process.exit(2);
+  }
   log.error('oven could not start', { err });
   process.exit(1);
 });

@@ -3,12 +3,9 @@
 // deliveries resume after a restart by being add()ed again.
 
 import { randomBytes } from 'node:crypto';
-import { getGlobalDispatcher, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { log as rootLog, type Logger } from '../log.ts';
-import { backoffDelay, parseRetryAfter } from '../net/backoff.ts';
-import { findUrlRefusal } from '../net/guard.ts';
-import { send } from '../net/request.ts';
-import { signWebhook } from './signature.ts';
+import { attemptCallback, callbackRetryDelay, type CallbackOutcome } from './attempt.ts';
 
 export interface CallbackDelivery {
   /** webhook-id ("msg_…"), the same on every retry so the receiver can drop duplicates. */
@@ -56,7 +53,6 @@ export function urlForLog(url: string): string {
   }
 }
 
-type Outcome = { kind: 'delivered' } | { kind: 'gone'; error: string } | { kind: 'failed'; error: string; retryAfterMs?: number };
 
 export class CallbackOutbox {
   private readonly options: OutboxOptions;
@@ -132,10 +128,7 @@ export class CallbackOutbox {
         d.state = 'gave-up';
         this.log.warn('callback given up', { ...fields, lastError: outcome.error });
       } else {
-        const backoff = backoffDelay(d.attempts, this.options.retryBaseMs, this.maxDelayMs);
-        // Retry-After is honoured (never sooner than asked), within the same one-hour cap.
-        const delay = Math.min(this.maxDelayMs, Math.max(backoff, outcome.retryAfterMs ?? 0));
-        d.nextAttemptAt = Math.min(now + delay, deadline);
+        d.nextAttemptAt = now + callbackRetryDelay(d.attempts, outcome.retryAfterMs, this.options.retryBaseMs, this.maxDelayMs, deadline - now);
         this.log.info('callback attempt failed; will retry', { ...fields, lastError: outcome.error, retryInMs: d.nextAttemptAt - now });
       }
     }
@@ -148,49 +141,7 @@ export class CallbackOutbox {
     if (d.state === 'pending') this.schedule(d);
   }
 
-  private async send(d: CallbackDelivery): Promise<Outcome> {
-    const { secret, includeBodySecret, timeoutMs, dispatcher } = this.options;
-    const body = JSON.stringify(includeBodySecret ? { ...d.payload, secret } : d.payload);
-    const timestamp = Math.floor(Date.now() / 1000);
-    const signal = AbortSignal.timeout(timeoutMs);
-    try {
-      // The answer's body is not needed: it is dropped as it arrives, and the attempt settles on the
-      // headers, so that a 2xx is saved as delivered at once (a crash before that save re-sends the
-      // callback after the restart).
-      const res = await send(dispatcher ?? getGlobalDispatcher(), new URL(d.url), {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': 'oven (aesthetic.computer)',
-          'webhook-id': d.id,
-          'webhook-timestamp': String(timestamp),
-          'webhook-signature': signWebhook(secret, d.id, timestamp, body),
-        },
-        body,
-        signal,
-        headersTimeoutMs: timeoutMs,
-        bodyTimeoutMs: timeoutMs,
-        settleOnHeaders: true,
-      });
-      const status = res.status;
-      if (status >= 200 && status < 300) return { kind: 'delivered' };
-      if (status === 410) return { kind: 'gone', error: 'HTTP 410 Gone' };
-      const retryAfterMs = parseRetryAfter(res.headers['retry-after']);
-      const error = status >= 300 && status < 400 ? `HTTP ${status} redirect (not followed)` : `HTTP ${status}`;
-      return { kind: 'failed', error, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) };
-    } catch (err) {
-      return { kind: 'failed', error: describeFailure(err, signal, timeoutMs) };
-    }
+  private send(d: CallbackDelivery): Promise<CallbackOutcome> {
+    return attemptCallback(d, this.options);
   }
-}
-
-/** A short, secret-free sentence for lastError. */
-function describeFailure(err: unknown, signal: AbortSignal, timeoutMs: number): string {
-  if (signal.aborted) return `timed out after ${timeoutMs} ms`;
-  const refusal = findUrlRefusal(err);
-  if (refusal) return refusal.message;
-  const e = err as { code?: unknown; name?: unknown; message?: unknown; cause?: { code?: unknown } };
-  const code = typeof e?.code === 'string' ? e.code : typeof e?.cause?.code === 'string' ? e.cause.code : undefined;
-  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') return `timed out (${code})`;
-  return `network error${code ? ` (${code})` : ''}`;
 }

@@ -3,7 +3,7 @@
 import polka from 'polka';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { OvenError } from '../errors.ts';
-import type { JobManager } from '../jobs/manager.ts';
+import type { Jobs } from '../jobs/jobs.ts';
 import { log } from '../log.ts';
 import type { UrlPolicy } from '../net/guard.ts';
 import type { HealthReport } from '../health.ts';
@@ -18,14 +18,12 @@ import { sendError } from './respond.ts';
 import { statusRoute, summaryRoute } from './status.ts';
 
 export interface AppDeps {
-  jobs: JobManager;
+  jobs: Jobs;
   secret: string;
   policy: UrlPolicy;
   health: () => Promise<HealthReport>;
   version: string;
   startedAt: number;
-  concurrency: number;
-  queueLimit: number;
   /** OVEN_MAX_EVENT_CLIENTS: event streams open at once. */
   maxEventClients: number;
   metrics: Registry;
@@ -47,7 +45,7 @@ function logRequest(req: IncomingMessage & { path?: string }, res: Res, next: ()
   next();
 }
 
-export function createApp(deps: AppDeps) {
+function baseApp(deps: Pick<AppDeps, 'jobs' | 'health' | 'version' | 'startedAt' | 'metrics'>) {
   const app = polka({
     onError: (err, _req, res) => {
       log.error('unhandled error in a route', { err });
@@ -55,19 +53,29 @@ export function createApp(deps: AppDeps) {
     },
     onNoMatch: (_req, res) => sendError(res, new OvenError('NOT_FOUND', 'There is nothing at this address.')),
   });
-
   app.use(logRequest);
-  app.post('/bake', bakeRoute(deps.jobs, deps.secret, deps.policy));
-  app.get('/status', summaryRoute(deps.jobs));
-  app.get('/status/:jobId', statusRoute(deps.jobs));
   app.get('/health', healthRoute({ ...deps, check: deps.health }));
-  app.get('/', dashboardRoute());
-  app.get('/events', eventsRoute(deps.jobs, new EventStreams(deps.maxEventClients), deps.queueLimit, deps.concurrency));
   app.get('/metrics', (_req, res) => {
     const text = deps.metrics.render();
     res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
     res.end(text);
   });
+  return app;
+}
+
+/** A worker (OVEN_ROLE=worker) answers only what monitoring reads: /health and /metrics. */
+export function createWorkerApp(deps: Pick<AppDeps, 'jobs' | 'health' | 'version' | 'startedAt' | 'metrics'>) {
+  return baseApp(deps);
+}
+
+/** The whole API: jobs, status, the dashboard and its stream, health, metrics, local blobs. */
+export function createApp(deps: AppDeps) {
+  const app = baseApp(deps);
+  app.post('/bake', bakeRoute(deps.jobs, deps.secret, deps.policy));
+  app.get('/status', summaryRoute(deps.jobs));
+  app.get('/status/:jobId', statusRoute(deps.jobs));
+  app.get('/', dashboardRoute());
+  app.get('/events', eventsRoute(deps.jobs, new EventStreams(deps.maxEventClients)));
   if (deps.localBlobRoot) {
     const blobs = serveBlob(deps.localBlobRoot);
     app.get('/blobs/*', blobs);

@@ -2,7 +2,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { OvenError } from '../errors.ts';
-import type { JobManager } from '../jobs/manager.ts';
+import type { Jobs } from '../jobs/jobs.ts';
 import type { UrlPolicy } from '../net/guard.ts';
 import { authorise, parseBakeRequest } from './bake-request.ts';
 import { readJsonBody } from './body.ts';
@@ -10,7 +10,7 @@ import { sendError, sendJson } from './respond.ts';
 
 export const MAX_BAKE_BODY_BYTES = 64 * 1024;
 
-export function bakeRoute(jobs: JobManager, secret: string, policy: UrlPolicy) {
+export function bakeRoute(jobs: Jobs, secret: string, policy: UrlPolicy) {
   return async (req: IncomingMessage, res: ServerResponse & { locals?: Record<string, unknown> }) => {
     try {
       if (jobs.isDraining()) {
@@ -21,14 +21,15 @@ export function bakeRoute(jobs: JobManager, secret: string, policy: UrlPolicy) {
       const body = await readJsonBody(req, MAX_BAKE_BODY_BYTES);
       authorise(req.headers, body, secret);
       const request = await parseBakeRequest(body, policy);
-      const { job, status, position, duplicate } = await jobs.submit(request);
-      res.locals = { jobId: job.jobId };
+      const { view, duplicate } = await jobs.submit(request);
+      res.locals = { jobId: view.jobId };
       sendJson(res, 202, {
-        jobId: job.jobId,
-        slug: job.request.slug,
-        status,
-        statusUrl: `/status/${job.jobId}`,
-        position,
+        jobId: view.jobId,
+        slug: view.slug,
+        // A new job is answered as queued, even when a free baker has started it already.
+        status: duplicate ? view.status : 'queued',
+        statusUrl: `/status/${view.jobId}`,
+        position: view.position ?? 0,
         ...(duplicate ? { duplicate: true } : {}),
       });
     } catch (err) {

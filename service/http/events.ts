@@ -1,24 +1,26 @@
 // GET /events: server-sent events for the dashboard. A snapshot on connect, then every job change.
-// One listener on the manager serves every client (each change is turned into JSON once).
+// One listener on the jobs serves every client (each change is turned into JSON once).
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Job } from '../jobs/job.ts';
-import type { JobManager } from '../jobs/manager.ts';
+import type { JobView } from '../jobs/job.ts';
+import type { Jobs } from '../jobs/jobs.ts';
 import type { EventStreams, Stream } from './sse.ts';
 
-export function eventsRoute(jobs: JobManager, streams: EventStreams, queueLimit: number, concurrency: number) {
-  const queueFigures = () => ({ queued: jobs.waitingCount(), running: jobs.runningCount(), limit: queueLimit, concurrency, draining: jobs.isDraining() });
+export function eventsRoute(jobs: Jobs, streams: EventStreams) {
   const clients = new Set<Stream>();
-  jobs.on('change', (job: Job) => {
+  jobs.on('change', (view: JobView) => {
     if (clients.size === 0) return;
-    const data = { job: jobs.view(job), queue: queueFigures() };
+    const data = { job: view, queue: jobs.figures() };
     for (const client of clients) client.send('job', data);
   });
 
-  return (req: IncomingMessage, res: ServerResponse) => {
+  return async (req: IncomingMessage, res: ServerResponse) => {
     const stream = streams.start(req, res, {}, () => clients.delete(stream!));
     if (!stream) return;
+    const summary = await jobs.summary().catch(() => ({ queued: [], active: [], recent: [] }));
+    if (stream.closed) return;
+    // The snapshot first: the page starts over from it, so a change sent before it would be lost.
+    stream.send('snapshot', { ...summary, queue: jobs.figures() });
     clients.add(stream);
-    stream.send('snapshot', { ...jobs.summary(), queue: queueFigures() });
   };
 }

@@ -2,32 +2,30 @@
 
 import type { ServerResponse } from 'node:http';
 import type { HealthReport } from '../health.ts';
-import type { JobManager } from '../jobs/manager.ts';
+import type { Jobs } from '../jobs/jobs.ts';
 import { sendJson } from './respond.ts';
 
 export interface HealthRouteDeps {
-  jobs: JobManager;
+  jobs: Jobs;
   check: () => Promise<HealthReport>;
   version: string;
   startedAt: number;
-  concurrency: number;
-  queueLimit: number;
 }
 
-export function healthRoute({ jobs, check, version, startedAt, concurrency, queueLimit }: HealthRouteDeps) {
+export function healthRoute({ jobs, check, version, startedAt }: HealthRouteDeps) {
   return async (_req: unknown, res: ServerResponse) => {
     const report = await check().catch((err: Error) => ({ healthy: false, problems: [`The health check failed: ${err.message}`], ffmpeg: undefined }));
-    // A save the store refused is known at once, before the folder check's next round.
-    const storeProblem = jobs.storeProblem();
-    const problems = storeProblem && !report.problems.includes(storeProblem) ? [...report.problems, storeProblem] : report.problems;
+    // A save the store refused, or Redis gone, is known at once, before the folder check's next round.
+    const problems = [...new Set([...report.problems, ...jobs.problems()])];
     if (problems.length > 0) return sendJson(res, 503, { status: 'unhealthy', version, problems });
+    const { queued, running, concurrency, limit, draining } = jobs.figures();
     sendJson(res, 200, {
       status: 'healthy',
       version,
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
-      queue: { queued: jobs.waitingCount(), running: jobs.runningCount(), concurrency, limit: queueLimit },
+      queue: { queued, running, concurrency, limit },
       ffmpeg: report.ffmpeg,
-      ...(jobs.isDraining() ? { draining: true } : {}),
+      ...(draining ? { draining: true } : {}),
     });
   };
 }

@@ -1,11 +1,11 @@
 // Oven's metrics, fed by the job manager's events: what operators graph and alert on.
 
-import type { JobManager } from '../jobs/manager.ts';
+import type { Jobs } from '../jobs/jobs.ts';
 import { Counter, Gauge, Histogram, Registry } from './registry.ts';
 
 const SECONDS = [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600];
 
-export function createOvenMetrics(jobs: JobManager): Registry {
+export function createOvenMetrics(jobs: Jobs): Registry {
   const registry = new Registry();
   const finished = registry.add(new Counter('oven_jobs_finished_total', 'Jobs that reached an outcome, by outcome and error code.'));
   const bakeSeconds = registry.add(new Histogram('oven_bake_duration_seconds', 'Time from a bake starting to its outcome.', SECONDS));
@@ -13,18 +13,16 @@ export function createOvenMetrics(jobs: JobManager): Registry {
   const callbacks = registry.add(new Counter('oven_callback_attempts_total', 'Callback attempts, by result (delivered, failed, gave-up).'));
   const bytesIn = registry.add(new Counter('oven_bytes_in_total', 'Bytes of tape ZIPs downloaded.'));
   const bytesOut = registry.add(new Counter('oven_bytes_out_total', 'Bytes of MP4s and thumbnails uploaded.'));
-  registry.add(new Gauge('oven_queue_depth', 'Jobs waiting to start.', () => jobs.waitingCount()));
-  registry.add(new Gauge('oven_bakes_running', 'Bakes running now.', () => jobs.runningCount()));
+  registry.add(new Gauge('oven_queue_depth', 'Jobs waiting to start.', () => jobs.figures().queued));
+  registry.add(new Gauge('oven_bakes_running', 'Bakes running now.', () => jobs.figures().running));
 
-  jobs.on('stage', (_job, stage, ms) => stageSeconds.observe(ms / 1000, { stage }));
-  jobs.on('finished', (job, figures) => {
-    finished.inc({ outcome: job.status, code: job.error?.code ?? '' });
-    bakeSeconds.observe(figures.bakeMs / 1000, { outcome: job.status });
+  jobs.on('stage', (stage, ms) => stageSeconds.observe(ms / 1000, { stage }));
+  jobs.on('finished', (view, figures) => {
+    finished.inc({ outcome: view.status, code: view.error?.code ?? '' });
+    bakeSeconds.observe(figures.bakeMs / 1000, { outcome: view.status });
     bytesIn.inc({}, figures.bytesIn);
     bytesOut.inc({}, figures.bytesOut);
   });
-  jobs.on('callback', (_job, delivery) => {
-    callbacks.inc({ result: delivery.state === 'pending' ? 'failed' : delivery.state });
-  });
+  jobs.on('callback', (result) => callbacks.inc({ result }));
   return registry;
 }

@@ -8,16 +8,16 @@ import net, { type AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { eventsRoute } from '../../service/http/events.ts';
 import { EventStreams, MAX_UNSENT_BYTES } from '../../service/http/sse.ts';
-import type { JobManager } from '../../service/jobs/manager.ts';
+import type { Jobs } from '../../service/jobs/jobs.ts';
 
-/** Just what /events reads of a manager; every view carries `padding` bytes. */
+/** Just what /events reads of the jobs; a change carries `padding` bytes. */
 class FakeManager extends EventEmitter {
   padding = 'x'.repeat(100);
-  waitingCount = () => 0;
-  runningCount = () => 0;
-  isDraining = () => false;
-  summary = () => ({ queued: [], active: [], recent: [] });
-  view = (job: { jobId: string }) => ({ jobId: job.jobId, padding: this.padding });
+  figures = () => ({ queued: 0, running: 0, concurrency: 2, limit: 50, draining: false });
+  summary = async () => ({ queued: [], active: [], recent: [] });
+  override emit(event: string | symbol, job?: { jobId: string }): boolean {
+    return super.emit(event, { jobId: job?.jobId, padding: this.padding });
+  }
 }
 
 const manager = new FakeManager();
@@ -27,7 +27,7 @@ let server: http.Server;
 let url: string;
 
 before(async () => {
-  const route = eventsRoute(manager as unknown as JobManager, streams, 50, 2);
+  const route = eventsRoute(manager as unknown as Jobs, streams);
   server = http.createServer((req, res) => route(req, res));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/events`;
