@@ -63,7 +63,7 @@ function text<F extends string | undefined>(env: string, fallback: F, shown: str
   };
 }
 
-function url(env: string, meaning: string): Setting<string | undefined> {
+function url(env: string, meaning: string, schemes: string[] = ['http:', 'https:']): Setting<string | undefined> {
   return {
     env,
     shown: 'unset',
@@ -74,9 +74,10 @@ function url(env: string, meaning: string): Setting<string | undefined> {
       try {
         parsed = new URL(raw.trim());
       } catch {
-        fail(env, `must be a URL such as https://sfo3.digitaloceanspaces.com, got "${raw}".`);
+        // A Redis URL carries its password: it is never repeated back.
+        fail(env, schemes.includes('http:') ? `must be a URL such as https://sfo3.digitaloceanspaces.com, got "${raw}".` : `must be a URL such as ${schemes[0]}//host:6379.`);
       }
-      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') fail(env, 'must be an http or https URL.');
+      if (!schemes.includes(parsed.protocol)) fail(env, `must be a ${schemes.map((s) => s.replace(':', '')).join(' or ')} URL.`);
       return parsed.toString().replace(/\/$/, '');
     },
   };
@@ -142,6 +143,19 @@ export const SETTINGS = {
   callbackTimeoutSeconds: integer('OVEN_CALLBACK_TIMEOUT_SECONDS', 15, 1, 600, 'Time limit for one callback attempt.'),
   callbackRetryBaseMs: integer('OVEN_CALLBACK_RETRY_BASE_MS', 5000, 1, 3600000, 'First callback retry delay; it doubles (with jitter) up to an hour.'),
   callbackGiveUpHours: integer('OVEN_CALLBACK_GIVE_UP_HOURS', 24, 0, 24 * 30, 'After this long, an undelivered callback is given up.'),
+  redisUrl: url('OVEN_REDIS_URL', 'Redis (DigitalOcean Managed Valkey) for the job queue, e.g. `rediss://default:…@host:25061`. Unset: jobs live in files under `OVEN_DATA_DIR` and one process does everything (embedded mode). Set: every job is on BullMQ, shared by every API and worker process; the Space settings are then required.', ['redis:', 'rediss:']),
+  role: {
+    env: 'OVEN_ROLE',
+    shown: 'all',
+    meaning: '`all` (the API and bakes), `api` (HTTP only; never bakes) or `worker` (bakes only; answers just `GET /health` and `GET /metrics`). `api` and `worker` need `OVEN_REDIS_URL`.',
+    read: (raw: string | undefined): 'all' | 'api' | 'worker' => {
+      const v = (raw ?? '').trim() || 'all';
+      if (v === 'all' || v === 'api' || v === 'worker') return v;
+      fail('OVEN_ROLE', `must be all, api or worker, got "${raw}".`);
+    },
+  },
+  lockSeconds: integer('OVEN_LOCK_SECONDS', 20, 5, 600, 'Redis mode: how long a worker\'s hold on a bake lasts without renewal (renewed every half of it). A worker that dies loses its bakes to another worker once this lapses and the next stalled check runs.'),
+  stalledCheckSeconds: integer('OVEN_STALLED_CHECK_SECONDS', 15, 1, 600, 'Redis mode: how often workers look for bakes whose hold lapsed. With the defaults a dead worker\'s bake starts again elsewhere within 20 + 15 s.'),
   logLevel: {
     env: 'LOG_LEVEL',
     shown: 'info',
@@ -248,6 +262,12 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
       publicBase: blobsPublicBase(v, endpoint, v.blobsBucket!),
     };
   }
+  if (v.role !== 'all' && !v.redisUrl) {
+    throw new ConfigError(`OVEN_ROLE=${v.role} needs OVEN_REDIS_URL: only Redis can share jobs between an API and workers.`);
+  }
+  if (v.redisUrl && !config.blobs) {
+    throw new ConfigError('OVEN_REDIS_URL needs the AT_BLOBS_SPACES_* settings: an MP4 baked on one machine must be served from any, so it goes to a Space, not to local disk.');
+  }
   if (spacesGroup('ART_SPACES', [v.artKey, v.artSecret, v.artEndpoint, v.artBucket])) {
     config.art = {
       key: v.artKey!,
@@ -265,4 +285,12 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
 export function settingsTable(): string {
   const rows = Object.values(SETTINGS).map((s) => `| \`${s.env}\` | ${s.shown.startsWith('`') || s.shown.includes(' ') ? s.shown : '`' + s.shown + '`'} | ${s.meaning} |`);
   return ['| name | default | meaning |', '| --- | --- | --- |', ...rows].join('\n');
+}
+
+/** Every value in the configuration that must never reach a log line (see log.ts's registerSecret). */
+export function secretsOf(config: Config): string[] {
+  const redisPassword = config.redisUrl ? decodeURIComponent(new URL(config.redisUrl).password) : undefined;
+  return [config.callbackSecret, config.blobs?.secret, config.blobs?.key, config.art?.secret, config.art?.key, config.redisUrl, redisPassword].filter(
+    (s): s is string => Boolean(s),
+  );
 }

@@ -48,11 +48,7 @@ process.on('message', (message: ToChild) => {
   if (message.cmd === 'bake' && !running) void bake(message.jobId, message.request);
   if (message.cmd === 'cancel') running?.abort();
 });
-// The server is gone (even kill -9): stop the bake, which kills its ffmpeg, and leave.
-process.on('disconnect', () => {
-  running?.abort();
-  setTimeout(() => process.exit(0), 100).unref();
-});
+// A server gone (even kill -9) is handled by bake-processor.ts: it stops the bake and leaves.
 // Gone already while this process was still loading: nothing will ever be asked of it.
 if (!process.connected) process.exit(0);
 void tell({ cmd: 'ready' });

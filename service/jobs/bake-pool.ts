@@ -35,12 +35,15 @@ function childModule(): string {
 }
 
 /**
- * The child's Node options: the server's own, its heap cap replaced, and tsx when the child is
- * TypeScript (scripts/launch.mjs registers tsx in-process, so the server's options may not say so).
+ * A bake process's Node options (here and for BullMQ's sandbox): the server's own, the heap capped
+ * at half the memory ceiling (a runaway script cannot grow to it unnoticed between weighings), and
+ * tsx when the bake process is TypeScript (scripts/launch.mjs registers tsx in-process, so the
+ * server's own options may not say so).
  */
-function childExecArgv(module: string, heapMb: number): string[] {
+export function bakeProcessExecArgv(module: string, memoryMb: number): string[] {
   const own = process.execArgv.filter((a) => !a.startsWith('--max-old-space-size'));
   const needsTsx = module.endsWith('.ts') && !own.some((a) => a.includes('tsx'));
+  const heapMb = Math.max(64, Math.floor(memoryMb / 2));
   return [...own, ...(needsTsx ? ['--import', import.meta.resolve('tsx')] : []), `--max-old-space-size=${heapMb}`];
 }
 
@@ -86,11 +89,9 @@ export class BakePool {
   }
 
   private spawn(): Child {
-    // The heap cap keeps a runaway script from growing to the ceiling unnoticed between weighings.
-    const heapMb = Math.max(64, Math.floor(this.options.memoryMb / 2));
     const module = childModule();
     const proc = fork(module, [], {
-      execArgv: childExecArgv(module, heapMb),
+      execArgv: bakeProcessExecArgv(module, this.options.memoryMb),
       // Its log lines go straight to the server's stdout: the same JSON, with the job's id.
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'json',

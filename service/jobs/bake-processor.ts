@@ -6,15 +6,16 @@
 // (its stdout is the server's), and throws an OvenError whose code and `retryable` flag its
 // supervisor reads.
 
-import { loadConfig, type Config } from '../config.ts';
+import { loadConfig, secretsOf, type Config } from '../config.ts';
 import { OvenError, toOvenError } from '../errors.ts';
 import { log, logProcessWarnings, registerSecret, setLogLevel } from '../log.ts';
 import { createGuardedDispatcher } from '../net/guard.ts';
 import { createBlobStore } from '../storage/index.ts';
 import { runningEncoders } from '../bake/ffmpeg.ts';
-import type { BakeProcessJob, BakeProgress, BakeRun } from './bake-order.ts';
+import { HAND_BACK, type BakeProcessJob, type BakeProcessorResult, type BakeProgress } from './bake-order.ts';
 import type { ActiveStatus } from './job.ts';
 import { watchMemory } from './memory-ceiling.ts';
+import { messageWithCode } from './redis/queues.ts';
 import { createBakeRunner, workRootOf, type BakeAndUpload } from './pipeline.ts';
 
 /** Progress is passed on at most this often (stage changes at once): each report may be a Redis write. */
@@ -32,18 +33,31 @@ async function makeBaker(): Promise<{ config: Config; bake: BakeAndUpload }> {
   const config = loadConfig(process.env);
   setLogLevel(config.logLevel);
   logProcessWarnings();
-  for (const secret of [config.callbackSecret, config.blobs?.secret, config.blobs?.key, config.art?.secret, config.art?.key]) registerSecret(secret);
+  for (const secret of secretsOf(config)) registerSecret(secret);
   const policy = { allowPrivateNetworks: config.allowPrivateNetworks, allowedHosts: config.allowedHosts };
   const dispatcher = createGuardedDispatcher(policy, { connectTimeoutMs: config.downloadIdleSeconds * 1000 });
   const blobs = await createBlobStore(config, { log });
   return { config, bake: createBakeRunner({ config, blobs, dispatcher, workRoot: workRootOf(config) }) };
 }
 
-export default async function bakeProcessor(job: BakeProcessJob, _token?: string, signal?: AbortSignal): Promise<BakeRun> {
+/** Bakes running in this process, so that they can be stopped when its supervisor is gone. */
+const running = new Set<AbortController>();
+
+// A bake process whose supervisor died (even kill -9) stops its bakes, which kills their ffmpeg,
+// and leaves: another process takes the job up, and nothing is left baking for nobody.
+if (process.channel) {
+  process.once('disconnect', () => {
+    for (const stop of running) stop.abort(new OvenError('INTERRUPTED', 'The bake process lost its supervisor.', { retryable: true }));
+    setTimeout(() => process.exit(0), 100).unref();
+  });
+}
+
+export default async function bakeProcessor(job: BakeProcessJob, token?: string, signal?: AbortSignal): Promise<BakeProcessorResult> {
   const { config, bake } = await setUp();
   const { request } = job.data;
   const jobId = job.id ?? 'unknown';
   const stop = new AbortController();
+  running.add(stop);
   const onCancel = (): void => stop.abort(signal?.reason instanceof OvenError ? signal.reason : new OvenError('INTERRUPTED', 'The bake was stopped before it finished.', { retryable: true }));
   if (signal?.aborted) onCancel();
   signal?.addEventListener('abort', onCancel, { once: true });
@@ -53,6 +67,8 @@ export default async function bakeProcessor(job: BakeProcessJob, _token?: string
   });
 
   let stage: ActiveStatus = 'downloading';
+  let stageStarted = Date.now();
+  const stageMs: Partial<Record<ActiveStatus, number>> = {};
   let progress = 0;
   let sentAt = 0;
   const report = (force: boolean): void => {
@@ -63,13 +79,15 @@ export default async function bakeProcessor(job: BakeProcessJob, _token?: string
     job.updateProgress(update).catch(() => undefined);
   };
   try {
-    return await bake(
+    const run = await bake(
       { jobId, request },
       {
         signal: stop.signal,
         onStage: (next) => {
           if (next === stage) return;
+          stageMs[stage] = Date.now() - stageStarted;
           stage = next;
+          stageStarted = Date.now();
           report(true);
         },
         onProgress: (fraction) => {
@@ -79,15 +97,37 @@ export default async function bakeProcessor(job: BakeProcessJob, _token?: string
         },
       },
     );
+    stageMs[stage] = Date.now() - stageStarted;
+    return { ...run, stageMs };
   } catch (err) {
     // The stop's own reason (over the ceiling, cancelled) is the answer, whatever step it cut short.
     const reason: unknown = stop.signal.aborted ? stop.signal.reason : err;
     const error = toOvenError(reason);
     // Only the code and sentence cross to the supervisor: what was really thrown is logged here.
     if (error.code === 'INTERNAL') log.child({ jobId, slug: request.slug }).error('unexpected failure in the bake', { err: error });
-    throw error;
+    if (job.opts?.attempts === undefined) throw error;
+    return asBullmqOutcome(job, error, token, signal);
   } finally {
+    running.delete(stop);
     unwatch();
     signal?.removeEventListener('abort', onCancel);
   }
+}
+
+/**
+ * Under BullMQ, which keeps only an error's message: a drained bake goes back to the queue
+ * uncounted; a failure that may pass is thrown, for BullMQ to try again later; a final one (the
+ * tape's fault, or the last attempt) is returned, so that its code reaches the job's status and its
+ * callback.
+ */
+async function asBullmqOutcome(job: BakeProcessJob, error: OvenError, token: string | undefined, signal: AbortSignal | undefined): Promise<BakeProcessorResult> {
+  if (signal?.aborted && signal.reason === HAND_BACK && job.moveToWait) {
+    await job.moveToWait(token);
+    // BullMQ's own sign that the processor moved the job itself.
+    throw Object.assign(new Error('The bake was handed back to the queue for shutdown.'), { name: 'WaitingError' });
+  }
+  const lastAttempt = (job.attemptsMade ?? 0) + 1 >= (job.opts?.attempts ?? 1);
+  // BullMQ keeps the message only: the code goes with it, for the job's status while it waits.
+  if (error.retryable && !lastAttempt) throw Object.assign(new Error(messageWithCode(error.code, error.message)), { code: error.code, retryable: true });
+  return { failure: { code: error.code, message: error.message } };
 }
