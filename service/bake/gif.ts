@@ -13,8 +13,8 @@ import type { Tape, TapeFrame } from './tape.ts';
 export const GIF_MAX_LONG_SIDE = 640;
 export const GIF_MAX_SCALE = 2;
 /**
- * Browsers show a delay under 2 hundredths as 10 (a GIF made at 60 fps would play at 10 fps), so
- * no GIF frame is shorter than this.
+ * Browsers play a delay of 0 or 1 hundredth as 10 (Chromium and Firefox give any frame of 10 ms or
+ * less 100 ms: a GIF made at 60 fps would play at 10 fps), so no GIF frame is shorter than this.
  */
 export const MIN_GIF_DELAY_CS = 2;
 /** A delay is 16 bits; a longer stretch is shown as the same frame again. */

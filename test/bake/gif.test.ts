@@ -1,13 +1,16 @@
 // The GIF against the tape: its timing on the GIF's hundredth-of-a-second clock (pure, and as
 // read back from the GIF's own bytes), the loop, the size, exact colours, and the size limit.
-// Real ffmpeg on generated tapes.
+// Real ffmpeg on generated tapes, and a real Chromium reading the GIF's frames.
 
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { chromium } from 'playwright-core';
 import sharp from 'sharp';
 import { loadConfig } from '../../service/config.ts';
 import { OvenError } from '../../service/errors.ts';
@@ -17,6 +20,7 @@ import { readTape, type Tape } from '../../service/bake/tape.ts';
 import { extractTape } from '../../service/bake/unzip.ts';
 import { decodeVideo, frameIndexOf, hitchyDurations, makeTapeZip, random, startsOf, steadyDurations, type TapeSpec } from '../helpers/tapes.ts';
 
+const CHROMIUM = '/usr/bin/chromium';
 const limits = bakeLimitsFrom(loadConfig({}));
 let root: string;
 
@@ -266,4 +270,42 @@ test('a stopped bake makes no GIF', async () => {
   const out = path.join(dir, 'out', 'stopped.gif');
   await assert.rejects(encodeGif(tape, out, { ...gifOptions(), signal: AbortSignal.abort() }), (err: unknown) => err instanceof OvenError && err.code === 'INTERRUPTED');
   assert.equal(existsSync(out), false);
+});
+
+test('Chromium reads the GIF as written: every delay as planned, looping forever', { timeout: 60_000 }, async (t) => {
+  assert.ok(existsSync(CHROMIUM), 'Chromium is missing: run `npm run setup -- --test`');
+  const durations = [...steadyDurations(0.3, 60), 250, ...steadyDurations(0.2, 24)];
+  const { tape, dir } = await tapeOf({ durationsMs: durations, soundSeconds: null });
+  const out = path.join(dir, 'out', 'chromium.gif');
+  const result = await encodeGif(tape, out, gifOptions());
+  // Served from 127.0.0.1: ImageDecoder is only offered to secure contexts, which loopback is.
+  const gif = await readFile(out);
+  const server = http.createServer((req, res) => {
+    if (req.url === '/tape.gif') return void res.writeHead(200, { 'content-type': 'image/gif', 'content-length': gif.length }).end(gif);
+    res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>gif</title>');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    // WebCodecs' ImageDecoder reports each frame's duration as the browser will play it. The script
+    // is a string: functions from here would be compiled by tsx, whose helpers the page lacks.
+    const read = (await page.evaluate(`(async () => {
+      const decoder = new ImageDecoder({ data: (await fetch('/tape.gif')).body, type: 'image/gif' });
+      await decoder.tracks.ready;
+      await decoder.completed;
+      const track = decoder.tracks.selectedTrack;
+      const durationsUs = [];
+      for (let i = 0; i < track.frameCount; i++) durationsUs.push((await decoder.decode({ frameIndex: i })).image.duration);
+      return { loops: String(track.repetitionCount), durationsUs };
+    })()`)) as { loops: string; durationsUs: number[] };
+    t.diagnostic(`Chromium: ${read.durationsUs.length} frames, repetitionCount ${read.loops}`);
+    assert.equal(read.loops, 'Infinity');
+    assert.deepEqual(read.durationsUs, result.delaysCs.map((d) => d * 10_000));
+  } finally {
+    await browser.close();
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
 });
