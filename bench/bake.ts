@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { toolVersion } from '../service/bake/probe.ts';
 import { hitchyDurations, makeTapeFiles, startsOf, type TapeSpec } from '../test/helpers/tapes.ts';
 import { buildZip } from '../test/helpers/zip.ts';
+import { buildCompiled, removeCompiled } from './compiled.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const TIME = '/usr/bin/time';
@@ -102,18 +103,9 @@ async function ssimOf(video: string, framesDir: string, scale: number, reference
   return Number(m[1]);
 }
 
-/**
- * The CLI as production runs it: compiled JavaScript, no tsx. Built fresh into bench/work/dist
- * (inside the repo so node_modules resolve; git ignores it), so the figures are for this code.
- */
-async function buildCli(): Promise<{ args: string[]; label: string }> {
-  const outDir = path.join(repo, 'bench/work/dist');
-  await rm(outDir, { recursive: true, force: true });
-  // tsc emits even when someone else's file has a type error; the CLI's own files are what matter.
-  await run(path.join(repo, 'node_modules/.bin/tsc'), ['-p', path.join(repo, 'tsconfig.build.json'), '--outDir', outDir, '--sourceMap', 'false'], { cwd: repo });
-  const cli = path.join(outDir, 'service/cli.js');
-  if (existsSync(cli)) return { args: [cli], label: 'node service/cli.js (compiled by tsc, as in production)' };
-  return { args: ['--import', 'tsx', path.join(repo, 'service/cli.ts')], label: 'node --import tsx service/cli.ts (the build failed)' };
+/** The CLI as production runs it: compiled JavaScript, no tsx. */
+function buildCli(): { args: string[]; label: string } {
+  return { args: [buildCompiled().cli], label: 'node service/cli.js (compiled by tsc, as in production)' };
 }
 
 async function benchCase(c: Case, work: string, cli: string[]): Promise<{ ours: Run; old: Run; frames: number; oldFps: number; oldDriftMs: number; oldOwnSsim: number; tapeS: number }> {
@@ -203,7 +195,7 @@ async function machine(): Promise<string> {
 
 async function main(): Promise<void> {
   const work = await mkdtemp(path.join(os.tmpdir(), 'oven-bench-'));
-  const cli = await buildCli();
+  const cli = buildCli();
   const lines: string[] = [];
   const say = (line = ''): void => {
     lines.push(line);
@@ -240,7 +232,7 @@ async function main(): Promise<void> {
     for (const n of notes) say(n);
   } finally {
     await rm(work, { recursive: true, force: true });
-    await rm(path.join(repo, 'bench/work'), { recursive: true, force: true });
+    removeCompiled();
   }
 
   const resultsPath = path.join(repo, 'bench/RESULTS.md');

@@ -137,6 +137,24 @@ export const SETTINGS = {
   drainSeconds: integer('OVEN_DRAIN_SECONDS', 90, 0, 3600, 'On SIGTERM, how long running bakes may finish before the process exits; unfinished work resumes at next start.'),
   minFreeDiskMb: integer('OVEN_MIN_FREE_DISK_MB', 512, 0, 1024 * 1024, 'Free disk below this (in MiB, in the work or data folder) makes `/health` unhealthy.'),
   maxEventClients: integer('OVEN_MAX_EVENT_CLIENTS', 50, 1, 10000, 'Event streams (`/events`) open at once; more get 503. A client that leaves 256 KiB of events unread is disconnected (its browser reconnects).'),
+  corsOrigins: {
+    env: 'OVEN_CORS_ORIGINS',
+    shown: '`https://aesthetic.computer`',
+    meaning: 'Comma list of origins whose pages may read `GET /status/:jobId` and follow `GET /status/:jobId/events` (CORS).',
+    read: (raw: string | undefined): string[] => {
+      const origins = (raw ?? 'https://aesthetic.computer').split(',').map((o) => o.trim()).filter(Boolean);
+      for (const origin of origins) {
+        let parsed: URL | undefined;
+        try {
+          parsed = new URL(origin);
+        } catch {
+          /* refused below */
+        }
+        if (!parsed || parsed.origin !== origin) fail('OVEN_CORS_ORIGINS', `must list origins such as https://aesthetic.computer (scheme, host and port only), got "${origin}".`);
+      }
+      return origins;
+    },
+  },
   keepFinishedJobs: integer('OVEN_KEEP_FINISHED_JOBS', 500, 1, 1000000, 'How many finished jobs `/status` remembers.'),
   keepFinishedHours: integer('OVEN_KEEP_FINISHED_HOURS', 72, 1, 24 * 365, 'How long finished jobs are remembered.'),
   callbackBodySecret: boolean('OVEN_CALLBACK_BODY_SECRET', true, 'Put `secret` in the callback body (what the live receiver checks today).'),

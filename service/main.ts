@@ -99,6 +99,7 @@ async function main(): Promise<void> {
           secret: config.callbackSecret,
           policy,
           maxEventClients: config.maxEventClients,
+          corsOrigins: config.corsOrigins,
           ...(blobs.kind === 'local' ? { localBlobRoot: localBlobRoot(config) } : {}),
         });
   app.server?.on('error', (err) => {

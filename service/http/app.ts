@@ -13,6 +13,8 @@ import { serveBlob } from './blobs.ts';
 import { dashboardRoute } from './dashboard.ts';
 import { eventsRoute } from './events.ts';
 import { healthRoute } from './health.ts';
+import { preflightRoute } from './cors.ts';
+import { jobEventsRoute } from './job-events.ts';
 import { EventStreams } from './sse.ts';
 import { sendError } from './respond.ts';
 import { statusRoute, summaryRoute } from './status.ts';
@@ -24,8 +26,10 @@ export interface AppDeps {
   health: () => Promise<HealthReport>;
   version: string;
   startedAt: number;
-  /** OVEN_MAX_EVENT_CLIENTS: event streams open at once. */
+  /** OVEN_MAX_EVENT_CLIENTS: event streams open at once (the dashboard's, and apart, the per-job ones). */
   maxEventClients: number;
+  /** OVEN_CORS_ORIGINS: pages that may read /status/:jobId and its events. */
+  corsOrigins: readonly string[];
   metrics: Registry;
   /** Folder of local blobs, when blobs are stored on this disk. */
   localBlobRoot?: string;
@@ -73,7 +77,10 @@ export function createApp(deps: AppDeps) {
   const app = baseApp(deps);
   app.post('/bake', bakeRoute(deps.jobs, deps.secret, deps.policy));
   app.get('/status', summaryRoute(deps.jobs));
-  app.get('/status/:jobId', statusRoute(deps.jobs));
+  app.get('/status/:jobId', statusRoute(deps.jobs, deps.corsOrigins));
+  app.get('/status/:jobId/events', jobEventsRoute(deps.jobs, new EventStreams(deps.maxEventClients), deps.corsOrigins));
+  app.options('/status/:jobId', preflightRoute(deps.corsOrigins));
+  app.options('/status/:jobId/events', preflightRoute(deps.corsOrigins));
   app.get('/', dashboardRoute());
   app.get('/events', eventsRoute(deps.jobs, new EventStreams(deps.maxEventClients)));
   if (deps.localBlobRoot) {

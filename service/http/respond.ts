@@ -35,11 +35,11 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
-export function sendError(res: ServerResponse, err: unknown): void {
+export function sendError(res: ServerResponse, err: unknown, extraHeaders: Record<string, string> = {}): void {
   const error = toOvenError(err);
   const status = STATUS_OF[error.code] ?? 500;
   // The answer says only "something went wrong"; the log keeps what did, with its stack.
   if (status === 500) log.error('request failed inside the oven', { err: error.code === 'INTERNAL' ? error : err });
   const retryAfter = RETRY_AFTER_SECONDS[error.code];
-  sendJson(res, status, { error: error.message, code: error.code }, retryAfter ? { 'Retry-After': String(retryAfter) } : {});
+  sendJson(res, status, { error: error.message, code: error.code }, { ...extraHeaders, ...(retryAfter ? { 'Retry-After': String(retryAfter) } : {}) });
 }

@@ -12,8 +12,8 @@ export const MAX_UNSENT_BYTES = 256 * 1024;
 const HEARTBEAT_MS = 15_000;
 
 export interface Stream {
-  /** Sends one event; false when the client was dropped (or is gone). */
-  send(event: string, data: unknown): boolean;
+  /** Sends one event (with an id, when given); false when the client was dropped (or is gone). */
+  send(event: string, data: unknown, id?: string): boolean;
   end(): void;
   readonly closed: boolean;
 }
@@ -68,7 +68,7 @@ export class EventStreams {
     res.on('close', close);
     write('retry: 2000\n\n');
     return {
-      send: (event, data) => write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`),
+      send: (event, data, id) => write(`${id ? `id: ${id}\n` : ''}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`),
       end: () => {
         res.end();
         close();

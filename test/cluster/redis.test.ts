@@ -90,7 +90,7 @@ async function assertBakedOnce(api: OvenProcess, jobId: string): Promise<void> {
 test('one API and two workers bake a burst, each job once, its MP4 served from the Space; a worker answers only /health and /metrics', async () => {
   const api = await oven('api');
   const workers = [await oven('worker'), await oven('worker')];
-  const accepted = [];
+  const accepted: Awaited<ReturnType<typeof post>>[] = [];
   for (let i = 0; i < 6; i++) accepted.push(await post(`${api.url}/bake`, job(`burst-${i}`, quick)));
   assert.deepEqual(accepted.map((a) => a.status), Array(6).fill(202));
   for (const a of accepted) await assertBakedOnce(api, a.json.jobId);
@@ -124,7 +124,7 @@ test('kill -9 of a worker mid-bake: the other worker takes the job once its lock
 test('Redis killed and restarted mid-run: no accepted job is lost, each ends with one callback', async () => {
   const api = await oven('api');
   const worker = await oven('worker');
-  const accepted = [];
+  const accepted: string[] = [];
   for (let i = 0; i < 3; i++) accepted.push((await post(`${api.url}/bake`, job(`redis-kill-${i}`, i === 0 ? slow : quick))).json.jobId);
   await until(async () => (await getJson(`${api.url}/status/${accepted[0]}`)).json.status !== 'queued', 60_000, 50);
   await redis.kill('SIGKILL');
@@ -142,7 +142,7 @@ test('Redis killed and restarted mid-run: no accepted job is lost, each ends wit
 test('the API killed while workers bake: they go on, callbacks go out, and the status is whole when it returns', async () => {
   const first = await oven('api');
   const worker = await oven('worker');
-  const accepted = [];
+  const accepted: string[] = [];
   for (let i = 0; i < 3; i++) accepted.push((await post(`${first.url}/bake`, job(`api-kill-${i}`, quick))).json.jobId);
   first.proc.kill('SIGKILL');
   await first.exited;

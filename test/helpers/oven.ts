@@ -50,6 +50,8 @@ export interface StartOptions {
   port?: number;
   /** Wait for /health to answer 200 (default) or only for the listening line. */
   waitHealthy?: boolean;
+  /** Node's arguments; default the TypeScript entry through tsx (benchmarks pass the compiled one). */
+  nodeArgs?: string[];
 }
 
 export async function startOven(options: StartOptions = {}): Promise<OvenProcess> {
@@ -72,7 +74,7 @@ export async function startOven(options: StartOptions = {}): Promise<OvenProcess
     LOG_LEVEL: 'debug',
     ...options.env,
   };
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'service/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, options.nodeArgs ?? ['--import', 'tsx', 'service/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const waiters = new Set<() => void>();
   const onData = (chunk: Buffer) => {
