@@ -1,5 +1,5 @@
-// Bake one tape with no server: `npm run bake -- <tape.zip | https URL> [--out DIR] [--slug SLUG]`.
-// Success: DIR/SLUG.mp4 and DIR/SLUG-thumb.jpg, and one line of JSON on stdout.
+// Bake one tape with no server: `npm run bake -- <tape.zip | https URL> [--out DIR] [--slug SLUG] [--outputs webm,gif]`.
+// Success: DIR/SLUG.mp4 and DIR/SLUG-thumb.jpg (and DIR/SLUG.webm, DIR/SLUG.gif when asked), and one line of JSON on stdout.
 // Failure: exit 1 and one line `oven: <sentence> (<CODE>).` on stderr; bad arguments exit 2.
 // An operator's tool: local paths and private networks are allowed, no URL guard.
 
@@ -9,10 +9,10 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config.ts';
 import { toOvenError } from './errors.ts';
 import { setLogSink } from './log.ts';
-import { bakeLimitsFrom, bakeTape, withWorkDir } from './bake/index.ts';
+import { bakeLimitsFrom, bakeTape, withWorkDir, type ExtraOutput, type MadeOutput } from './bake/index.ts';
 import { SLUG_PATTERN } from './jobs/job.ts';
 
-const USAGE = 'usage: npm run bake -- <tape.zip | https URL> [--out DIR] [--slug SLUG] [--verbose]';
+const USAGE = 'usage: npm run bake -- <tape.zip | https URL> [--out DIR] [--slug SLUG] [--outputs webm,gif] [--verbose]';
 
 class UsageError extends Error {}
 
@@ -20,6 +20,7 @@ interface Args {
   source: string;
   outDir: string;
   slug: string;
+  outputs: ExtraOutput[];
   verbose: boolean;
 }
 
@@ -43,7 +44,7 @@ function parse(argv: string[]): Args {
       args: argv,
       allowPositionals: true,
       strict: true,
-      options: { out: { type: 'string' }, slug: { type: 'string' }, verbose: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: { out: { type: 'string' }, slug: { type: 'string' }, outputs: { type: 'string' }, verbose: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (err) {
     throw new UsageError((err as Error).message.split('\n')[0]);
@@ -55,7 +56,10 @@ function parse(argv: string[]): Args {
   if (!SLUG_PATTERN.test(slug)) {
     throw new UsageError(`"${slug}" is not a usable slug (letters, digits, ".", "_", "-"; up to 128); pass --slug.`);
   }
-  return { source, outDir: path.resolve(parsed.values.out ?? './out'), slug, verbose: parsed.values.verbose ?? false };
+  const outputs = (parsed.values.outputs ?? '').split(',').map((o) => o.trim()).filter(Boolean);
+  const unknown = outputs.find((o) => o !== 'webm' && o !== 'gif');
+  if (unknown !== undefined) throw new UsageError(`--outputs takes webm and gif (the MP4 and thumbnail are always made), not "${unknown}".`);
+  return { source, outDir: path.resolve(parsed.values.out ?? './out'), slug, outputs: [...new Set(outputs as ExtraOutput[])], verbose: parsed.values.verbose ?? false };
 }
 
 /** rename, or copy and delete when the work folder is on another file system. */
@@ -95,7 +99,7 @@ async function main(argv: string[]): Promise<number> {
     const config = loadConfig(process.env);
     const limits = bakeLimitsFrom(config);
     const summary = await withWorkDir(config.tempDir, args.slug, async (workDir) => {
-      const result = await bakeTape({ source: args.source, slug: args.slug, workDir, limits, signal: abort.signal });
+      const result = await bakeTape({ source: args.source, slug: args.slug, workDir, limits, signal: abort.signal, outputs: args.outputs });
       await mkdir(args.outDir, { recursive: true });
       const mp4 = path.join(args.outDir, `${args.slug}.mp4`);
       await move(result.mp4Path, mp4);
@@ -104,11 +108,19 @@ async function main(argv: string[]): Promise<number> {
         thumbnail = path.join(args.outDir, `${args.slug}-thumb.jpg`);
         await move(result.thumbnailPath, thumbnail);
       }
+      const outputs: Partial<Record<ExtraOutput, string>> = {};
+      for (const [output, made] of Object.entries(result.extras) as [ExtraOutput, MadeOutput][]) {
+        outputs[output] = path.join(args.outDir, `${args.slug}.${output}`);
+        await move(made.path, outputs[output]!);
+      }
       return {
         slug: args.slug,
         mp4,
         thumbnail,
         ...(result.thumbnailError ? { thumbnailError: result.thumbnailError } : {}),
+        ...(Object.keys(outputs).length ? { outputs } : {}),
+        ...(result.warnings.length ? { warnings: result.warnings } : {}),
+        ...(result.sizeBudget ? { sizeBudget: result.sizeBudget } : {}),
         durationMs: Math.round(result.durationMs * 1000) / 1000,
         frames: result.frames,
         width: result.width,

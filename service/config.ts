@@ -120,6 +120,7 @@ export const SETTINGS = {
   maxTapeSeconds: integer('OVEN_MAX_TAPE_SECONDS', 120, 1, 3600, 'Longest tape baked, by the sum of its frame durations (AC itself stops at 30 s).'),
   maxFramePixels: integer('OVEN_MAX_FRAME_PIXELS', 4 * 1024 * 1024, 1, 64 * 1024 * 1024, 'Most pixels in one frame (width × height), read from the PNG header before decoding.'),
   maxMp4Bytes: integer('OVEN_MAX_MP4_BYTES', 50 * MiB, 16 * 1024, 4096 * MiB, 'Largest MP4 made, in bytes (50 MiB, the AC tape lexicon\'s blob limit). A bigger one is encoded again once at a bitrate computed to fit (the job\'s result says so under `sizeBudget`); one that still cannot fit fails `MP4_TOO_LARGE`.'),
+  maxGifBytes: integer('OVEN_MAX_GIF_BYTES', 24 * MiB, 16 * 1024, 1024 * MiB, 'Largest GIF made when a job asks for one, in bytes (24 MiB: every 30 s tape measured fits with a third to spare). A bigger one is left out, with a `GIF_TOO_LARGE` warning in the result; the bake still succeeds.'),
   scale: integer('OVEN_SCALE', 3, 1, 16, 'Nearest-neighbour upscale factor; lowered when the video would not fit 1920×1080 / 1080×1920.'),
   encodeTimeoutSeconds: integer('OVEN_ENCODE_TIMEOUT_SECONDS', 600, 5, 86400, 'Wall-clock limit for one ffmpeg run; past it ffmpeg is killed and the job fails.'),
   extractTimeoutSeconds: integer('OVEN_EXTRACT_TIMEOUT_SECONDS', 120, 1, 3600, 'Wall-clock limit for unpacking and checking one tape (the extracting stage); past it the job fails `EXTRACT_TIMEOUT`.'),

@@ -67,7 +67,7 @@ export class GifTooLargeError extends OvenError {
 
   constructor(bytes: number, maxBytes: number, stoppedAt?: { frame: number; of: number }) {
     super(
-      'ENCODE_FAILED',
+      'GIF_TOO_LARGE',
       stoppedAt
         ? `The GIF is over the limit of ${maxBytes} bytes (OVEN_MAX_GIF_BYTES): it had reached ${bytes} bytes by frame ${stoppedAt.frame} of ${stoppedAt.of}, and was not kept.`
         : `The GIF is ${bytes} bytes, over the limit of ${maxBytes} (OVEN_MAX_GIF_BYTES), and was not kept.`,

@@ -6,6 +6,7 @@ import type { Dispatcher } from 'undici';
 import { OvenError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { encodeTape, type SizeBudget } from './encode.ts';
+import { makeExtras, type ExtraOutput, type MadeOutput, type OutputWarning } from './extras.ts';
 import { fetchZip } from './fetch.ts';
 import { interruptedError } from './probe.ts';
 import type { BakeLimits } from './limits.ts';
@@ -14,6 +15,7 @@ import { makeThumbnail } from './thumbnail.ts';
 import { extractTape } from './unzip.ts';
 
 export type { BakeLimits } from './limits.ts';
+export type { ExtraOutput, MadeOutput, OutputWarning } from './extras.ts';
 export { bakeLimitsFrom } from './limits.ts';
 
 export type BakeStage = 'downloading' | 'extracting' | 'encoding';
@@ -35,6 +37,8 @@ export interface BakeInput {
   /** Abort kills ffmpeg and rejects. */
   signal?: AbortSignal;
   log?: Logger;
+  /** Outputs beside the MP4 and thumbnail ("webm", "gif"); one that fails becomes a warning. */
+  outputs?: readonly ExtraOutput[];
 }
 
 export interface BakeResult {
@@ -50,11 +54,16 @@ export interface BakeResult {
   /** Set when the first MP4 was over OVEN_MAX_MP4_BYTES and was made again to fit. */
   sizeBudget?: SizeBudget;
   zipBytes: number;
-  timings: { downloadMs: number; extractMs: number; encodeMs: number; thumbnailMs: number };
+  /** The extra outputs made (a requested one that failed is in warnings instead). */
+  extras: Partial<Record<ExtraOutput, MadeOutput>>;
+  warnings: OutputWarning[];
+  timings: { downloadMs: number; extractMs: number; encodeMs: number; thumbnailMs: number; extrasMs: number };
 }
 
 /** Share of the whole bake each stage is given in onProgress; encoding is most of the work. */
 const SPAN = { download: [0, 0.15], extract: [0.15, 0.25], encode: [0.25, 0.97], thumbnail: [0.97, 1] } as const;
+/** With extra outputs, the MP4 ends earlier on the bar and the extras share what is left before the thumbnail. */
+const SPAN_WITH_EXTRAS = { encode: [0.25, 0.6], extras: [0.6, 0.97] } as const;
 
 function checkAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw interruptedError(signal);
@@ -72,6 +81,7 @@ export async function bakeTape(input: BakeInput): Promise<BakeResult> {
 
 async function bakeSteps(input: BakeInput): Promise<BakeResult> {
   const { limits, signal, workDir } = input;
+  const outputs = input.outputs ?? [];
   let reported = 0;
   const progress = (span: readonly [number, number], fraction: number): void => {
     const at = span[0] + (span[1] - span[0]) * Math.min(1, Math.max(0, fraction));
@@ -143,11 +153,24 @@ async function bakeSteps(input: BakeInput): Promise<BakeResult> {
     timeoutSeconds: limits.encodeTimeoutSeconds,
     maxBytes: limits.maxMp4Bytes,
     ...(signal ? { signal } : {}),
-    onProgress: (f) => progress(SPAN.encode, f),
+    onProgress: (f) => progress(outputs.length ? SPAN_WITH_EXTRAS.encode : SPAN.encode, f),
     ...(input.log ? { log: input.log } : {}),
   });
   const encodeMs = elapsed();
   const { bytes } = encoded;
+
+  checkAborted(signal);
+  elapsed = clock();
+  const { made: extras, warnings } = await makeExtras(tape, outDir, input.slug, outputs, {
+    ffmpegPath: limits.ffmpegPath,
+    scale: limits.scale,
+    timeoutSeconds: limits.encodeTimeoutSeconds,
+    maxGifBytes: limits.maxGifBytes,
+    onProgress: (f) => progress(SPAN_WITH_EXTRAS.extras, f),
+    ...(signal ? { signal } : {}),
+    ...(input.log ? { log: input.log } : {}),
+  });
+  const extrasMs = elapsed();
 
   // A good MP4 is kept even when its thumbnail cannot be made.
   checkAborted(signal);
@@ -161,6 +184,7 @@ async function bakeSteps(input: BakeInput): Promise<BakeResult> {
     const e = err instanceof OvenError ? err : new OvenError('THUMBNAIL_FAILED', 'The thumbnail could not be made.', { cause: err });
     input.log?.warn('thumbnail failed', { err: e });
     thumbnail = { thumbnailError: { code: e.code, message: e.message } };
+    warnings.push({ output: 'thumbnail', code: e.code, message: e.message });
   }
   const thumbnailMs = elapsed();
   progress(SPAN.thumbnail, 1);
@@ -175,7 +199,9 @@ async function bakeSteps(input: BakeInput): Promise<BakeResult> {
     bytes,
     ...(encoded.sizeBudget ? { sizeBudget: encoded.sizeBudget } : {}),
     zipBytes,
-    timings: { downloadMs, extractMs, encodeMs, thumbnailMs },
+    extras,
+    warnings,
+    timings: { downloadMs, extractMs, encodeMs, thumbnailMs, extrasMs },
   };
 }
 

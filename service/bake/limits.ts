@@ -19,6 +19,8 @@ export interface BakeLimits {
   encodeTimeoutSeconds: number;
   /** Largest MP4, in bytes; past it the MP4 is made again to fit, or the bake fails. */
   maxMp4Bytes: number;
+  /** Largest GIF, in bytes; a bigger one is left out with a warning. */
+  maxGifBytes: number;
   /** Wall-clock limit for unpacking and checking the tape (the extracting stage), in seconds. */
   extractTimeoutSeconds: number;
   /** Wall-clock limit for downloading one ZIP, in seconds. */
@@ -38,6 +40,7 @@ export function bakeLimitsFrom(config: Config): BakeLimits {
     scale: config.scale,
     encodeTimeoutSeconds: config.encodeTimeoutSeconds,
     maxMp4Bytes: config.maxMp4Bytes,
+    maxGifBytes: config.maxGifBytes,
     extractTimeoutSeconds: config.extractTimeoutSeconds,
     downloadTimeoutSeconds: config.downloadTimeoutSeconds,
     downloadIdleSeconds: config.downloadIdleSeconds,

@@ -19,6 +19,10 @@ export interface BakeOutcome {
   bytes: number;
   /** When the first MP4 was over OVEN_MAX_MP4_BYTES and was made again at a bitrate that fits. */
   sizeBudget?: { limitBytes: number; firstBytes: number; videoKbps: number };
+  /** The extra outputs the job asked for and got: {"webm": url, "gif": url}. */
+  outputs?: Partial<Record<'webm' | 'gif', string>>;
+  /** What was asked for and not made (an extra output, the thumbnail), the bake being good. */
+  warnings?: { output: string; code: string; message: string }[];
 }
 
 /** Leaves out undefined fields, so the JSON holds only what is known. */
@@ -41,6 +45,8 @@ export function successPayload(seed: CallbackSeed, r: BakeOutcome): Record<strin
     height: r.height,
     bytes: r.bytes,
     sizeBudget: r.sizeBudget,
+    outputs: r.outputs,
+    warnings: r.warnings,
     metadata: seed.metadata,
   });
 }

@@ -5,12 +5,12 @@
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Dispatcher } from 'undici';
-import { bakeTape, withWorkDir } from '../bake/index.ts';
+import { bakeTape, withWorkDir, type ExtraOutput, type MadeOutput } from '../bake/index.ts';
 import { bakeLimitsFrom } from '../bake/limits.ts';
 import type { Config } from '../config.ts';
 import { log } from '../log.ts';
 import { checkUrl, type UrlPolicy } from '../net/guard.ts';
-import { artObjectKey, tapeKeys, type BlobStore } from '../storage/index.ts';
+import { artObjectKey, contentTypeFor, tapeKeys, type BlobStore } from '../storage/index.ts';
 import type { BakeRun } from './bake-order.ts';
 import type { ActiveStatus, BakeRequest } from './job.ts';
 
@@ -70,6 +70,7 @@ export function createBakeRunner({ config, blobs, dispatcher, workRoot }: Pipeli
         onProgress: (fraction) => control.onProgress(fraction * 0.95),
         signal: control.signal,
         log: log.child({ jobId: job.jobId, slug: job.request.slug }),
+        ...(job.request.outputs ? { outputs: job.request.outputs } : {}),
       });
 
       control.onStage('uploading');
@@ -78,6 +79,7 @@ export function createBakeRunner({ config, blobs, dispatcher, workRoot }: Pipeli
       let thumbnailUrl: string | undefined;
       let thumbnailBytes = 0;
       let warning = baked.thumbnailError;
+      const warnings = [...baked.warnings];
       if (baked.thumbnailPath) {
         try {
           const thumbnail = await blobs.put(keys.thumbnail, baked.thumbnailPath, 'image/jpeg');
@@ -86,6 +88,19 @@ export function createBakeRunner({ config, blobs, dispatcher, workRoot }: Pipeli
         } catch (err) {
           // A lost thumbnail does not throw away a good MP4.
           warning = { code: 'UPLOAD_FAILED', message: `The thumbnail could not be uploaded: ${(err as Error).message}` };
+          warnings.push({ output: 'thumbnail', ...warning });
+        }
+      }
+      // The extra outputs go beside the MP4; one that cannot be stored is a warning, like a thumbnail.
+      const outputs: Partial<Record<ExtraOutput, string>> = {};
+      let outputBytes = 0;
+      for (const [output, made] of Object.entries(baked.extras) as [ExtraOutput, MadeOutput][]) {
+        try {
+          const stored = await blobs.put(keys[output], made.path, contentTypeFor(keys[output]));
+          outputs[output] = stored.url;
+          outputBytes += stored.bytes;
+        } catch (err) {
+          warnings.push({ output, code: 'UPLOAD_FAILED', message: `The ${output} could not be uploaded: ${(err as Error).message}` });
         }
       }
       control.onProgress(1);
@@ -99,10 +114,12 @@ export function createBakeRunner({ config, blobs, dispatcher, workRoot }: Pipeli
           height: baked.height,
           bytes: mp4.bytes,
           ...(baked.sizeBudget ? { sizeBudget: baked.sizeBudget } : {}),
+          ...(Object.keys(outputs).length ? { outputs } : {}),
+          ...(warnings.length ? { warnings } : {}),
         },
         ...(warning ? { warning } : {}),
         bytesIn: baked.zipBytes,
-        bytesOut: mp4.bytes + thumbnailBytes,
+        bytesOut: mp4.bytes + thumbnailBytes + outputBytes,
       };
     });
 }

@@ -1,7 +1,7 @@
 // Blob keys: where a tape's files live in a store, and which keys are safe to use as paths.
 
-export function tapeKeys(slug: string): { mp4: string; thumbnail: string } {
-  return { mp4: `tapes/${slug}.mp4`, thumbnail: `tapes/${slug}-thumb.jpg` };
+export function tapeKeys(slug: string): { mp4: string; thumbnail: string; webm: string; gif: string } {
+  return { mp4: `tapes/${slug}.mp4`, thumbnail: `tapes/${slug}-thumb.jpg`, webm: `tapes/${slug}.webm`, gif: `tapes/${slug}.gif` };
 }
 
 // A segment starts with a letter, digit, _ or -: no "..", no hidden (temporary) files.
@@ -22,6 +22,7 @@ const TYPES: Record<string, string> = {
   jpeg: 'image/jpeg',
   png: 'image/png',
   webm: 'video/webm',
+  gif: 'image/gif',
   json: 'application/json',
   zip: 'application/zip',
 };

@@ -97,3 +97,17 @@ test('bad arguments: exit 2 with a usage line', async () => {
     assert.ok(stderr.trimEnd().split('\n').length <= 2, stderr);
   }
 });
+
+test('--outputs webm,gif writes SLUG.webm and SLUG.gif beside the MP4 and names them in the summary; an unknown output is a usage error', async () => {
+  const zip = path.join(root, 'extras.zip');
+  await writeFile(zip, await makeTapeZip({ durationsMs: [40, 40, 40, 40], soundSeconds: 0.16 }));
+  const out = path.join(root, 'extras-out');
+  const r = await cli([zip, '--out', out, '--outputs', 'webm,gif']);
+  assert.equal(r.code, 0, r.stderr);
+  const summary = JSON.parse(r.stdout);
+  assert.deepEqual(summary.outputs, { webm: path.join(out, 'extras.webm'), gif: path.join(out, 'extras.gif') });
+  assert.deepEqual((await readdir(out)).sort(), ['extras-thumb.jpg', 'extras.gif', 'extras.mp4', 'extras.webm']);
+  const bad = await cli([zip, '--out', out, '--outputs', 'webm,mp3']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--outputs takes webm and gif .*not "mp3"/);
+});

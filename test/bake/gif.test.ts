@@ -253,7 +253,7 @@ test('a GIF over maxBytes is refused with its size and not written; one at the l
     const out = path.join(dir, 'out', `over-${maxBytes}.gif`);
     await assert.rejects(encodeGif(tape, out, gifOptions(maxBytes)), (err: unknown) => {
       assert.ok(err instanceof GifTooLargeError && err instanceof OvenError, String(err));
-      assert.equal(err.code, 'ENCODE_FAILED');
+      assert.equal(err.code, 'GIF_TOO_LARGE');
       assert.equal(err.maxBytes, maxBytes);
       assert.ok(err.bytes > maxBytes, `${err.bytes} bytes reported`);
       assert.match(err.message, new RegExp(`${err.bytes} bytes.*${maxBytes}|${maxBytes}.*${err.bytes} bytes`));
