@@ -14,7 +14,13 @@ export interface BakeJob {
   callbackUrl: string;
   code?: string;
   metadata?: unknown;
+  /** Extra: receives signed {type: "bake.progress", …} POSTs while the job bakes (never the terminal body). */
+  progressUrl?: string;
+  /** Extra: outputs beside the MP4 and thumbnail, uploaded as tapes/<slug>.webm and .gif. */
+  outputs?: ExtraOutput[];
 }
+
+export type ExtraOutput = 'webm' | 'gif';
 
 export type SubmitResult =
   | { ok: true; jobId: string; slug: string; status: string; statusUrl: string; position?: number; duplicate?: boolean }

@@ -18,6 +18,8 @@ export interface AttemptOptions {
   dispatcher?: Dispatcher;
   /** Limit for the attempt, connect to headers. */
   timeoutMs: number;
+  /** Stops the attempt early. */
+  signal?: AbortSignal;
 }
 
 /** The callback as it is delivered: its webhook-id (the same on every attempt), where, and what. */
@@ -40,7 +42,8 @@ export async function attemptCallback(d: CallbackMessage, options: AttemptOption
   const { secret, includeBodySecret, timeoutMs, dispatcher } = options;
   const body = JSON.stringify(includeBodySecret ? { ...d.payload, secret } : d.payload);
   const timestamp = Math.floor(Date.now() / 1000);
-  const signal = AbortSignal.timeout(timeoutMs);
+  const timeout = AbortSignal.timeout(timeoutMs);
+  const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
   try {
     // The answer's body is not needed: it is dropped as it arrives, and the attempt settles on the
     // headers, so that a 2xx is saved as delivered at once (a crash before that save re-sends the
@@ -67,7 +70,7 @@ export async function attemptCallback(d: CallbackMessage, options: AttemptOption
     const error = status >= 300 && status < 400 ? `HTTP ${status} redirect (not followed)` : `HTTP ${status}`;
     return { kind: 'failed', error, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) };
   } catch (err) {
-    return { kind: 'failed', error: describeFailure(err, signal, timeoutMs) };
+    return { kind: 'failed', error: options.signal?.aborted ? 'stopped' : describeFailure(err, timeout, timeoutMs) };
   }
 }
 

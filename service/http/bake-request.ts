@@ -4,6 +4,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { OvenError } from '../errors.ts';
 import { SLUG_PATTERN, type BakeRequest } from '../jobs/job.ts';
+import type { ExtraOutput } from '../../client/index.ts';
 import { checkUrl, type UrlPolicy } from '../net/guard.ts';
 
 /** Constant-time comparison that does not leak the secret's length either. */
@@ -31,6 +32,21 @@ function requiredString(body: Record<string, unknown>, field: string, maxLength:
     throw new OvenError('BAD_REQUEST', `"${field}" must be at most ${maxLength} printable characters.`);
   }
   return value;
+}
+
+const EXTRA_OUTPUTS: readonly ExtraOutput[] = ['webm', 'gif'];
+
+/** `outputs`: a list of "webm" and "gif" (the MP4 and thumbnail are always made). */
+function parseOutputs(value: unknown): ExtraOutput[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value) || value.length > EXTRA_OUTPUTS.length * 2) {
+    throw new OvenError('BAD_OUTPUTS', '"outputs" must be a list of "webm" and "gif".');
+  }
+  const unknown = value.find((o) => !EXTRA_OUTPUTS.includes(o as ExtraOutput));
+  if (unknown !== undefined) {
+    throw new OvenError('BAD_OUTPUTS', `"outputs" may hold "webm" and "gif" (the MP4 and thumbnail are always made), not ${JSON.stringify(unknown).slice(0, 40)}.`);
+  }
+  return [...new Set(value as ExtraOutput[])];
 }
 
 /**
@@ -69,8 +85,15 @@ export async function parseBakeRequest(body: unknown, policy: UrlPolicy): Promis
   if (nestsDeeperThan(b.metadata, MAX_METADATA_DEPTH)) {
     throw new OvenError('BAD_REQUEST', `"metadata" may nest at most ${MAX_METADATA_DEPTH} levels deep.`);
   }
+  const progressUrl = b.progressUrl === undefined || b.progressUrl === null ? undefined : requiredString(b, 'progressUrl', 2048);
+  if (progressUrl !== undefined && progressUrl === callbackUrl) {
+    // The receiver there expects only the terminal body.
+    throw new OvenError('BAD_REQUEST', '"progressUrl" must not be the callbackUrl: progress goes elsewhere than the outcome.');
+  }
+  const outputs = parseOutputs(b.outputs);
   await checkUrl(zipUrl, policy, 'zipUrl');
   await checkUrl(callbackUrl, policy, 'callbackUrl');
+  if (progressUrl !== undefined) await checkUrl(progressUrl, policy, 'progressUrl');
   return {
     mongoId,
     slug,
@@ -78,5 +101,7 @@ export async function parseBakeRequest(body: unknown, policy: UrlPolicy): Promis
     callbackUrl,
     ...(typeof b.code === 'string' ? { code: b.code } : {}),
     ...(b.metadata !== undefined ? { metadata: b.metadata } : {}),
+    ...(progressUrl !== undefined ? { progressUrl } : {}),
+    ...(outputs.length ? { outputs } : {}),
   };
 }

@@ -8,6 +8,7 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   BAD_JSON: 400,
   BAD_REQUEST: 400,
   BAD_SLUG: 400,
+  BAD_OUTPUTS: 400,
   BAD_URL: 400,
   URL_REFUSED: 400,
   UNAUTHORIZED: 401,

@@ -3,11 +3,12 @@
 
 import { EventEmitter } from 'node:events';
 import { CallbackOutbox } from '../callback/outbox.ts';
+import { ProgressWebhooks } from '../callback/progress.ts';
 import type { Config } from '../config.ts';
 import { log } from '../log.ts';
 import type { Dispatcher } from 'undici';
 import { BakePool } from './bake-pool.ts';
-import type { BakeRequest, JobView } from './job.ts';
+import { isTerminal, type BakeRequest, type JobView } from './job.ts';
 import type { Jobs, JobsEvents, QueueFigures, Submitted, Summary } from './jobs.ts';
 import { RECENT_JOBS } from './jobs.ts';
 import { JobManager } from './manager.ts';
@@ -20,9 +21,15 @@ export class EmbeddedJobs extends EventEmitter<JobsEvents> implements Jobs {
     private readonly outbox: CallbackOutbox,
     private readonly bakers: BakePool,
     private readonly config: Config,
+    progress: ProgressWebhooks,
   ) {
     super();
-    manager.on('change', (job) => this.emit('change', manager.view(job)));
+    manager.on('change', (job) => {
+      // Before the terminal callback goes out (the manager starts it after this event), progress stops.
+      if (isTerminal(job.status)) progress.finish(job.jobId);
+      else progress.update(job.jobId, job.request, job.status, job.progress);
+      this.emit('change', manager.view(job));
+    });
     manager.on('stage', (_job, stage, ms) => this.emit('stage', stage, ms));
     manager.on('finished', (job, figures) => this.emit('finished', manager.view(job), figures));
     manager.on('callback', (_job, delivery) => this.emit('callback', delivery.state === 'pending' ? 'failed' : delivery.state));
@@ -58,8 +65,10 @@ export class EmbeddedJobs extends EventEmitter<JobsEvents> implements Jobs {
       keepFinished: config.keepFinishedJobs,
       keepFinishedMs: config.keepFinishedHours * 3600_000,
     });
+    const progress = new ProgressWebhooks({ secret: config.callbackSecret, dispatcher, log });
+    const jobs = new EmbeddedJobs(manager, outbox, bakers, config, progress);
     await manager.recover();
-    return new EmbeddedJobs(manager, outbox, bakers, config);
+    return jobs;
   }
 
   async submit(request: BakeRequest): Promise<Submitted> {

@@ -91,9 +91,18 @@ test('one API and two workers bake a burst, each job once, its MP4 served from t
   const api = await oven('api');
   const workers = [await oven('worker'), await oven('worker')];
   const accepted: Awaited<ReturnType<typeof post>>[] = [];
-  for (let i = 0; i < 6; i++) accepted.push(await post(`${api.url}/bake`, job(`burst-${i}`, quick)));
+  for (let i = 0; i < 6; i++) {
+    // The first also asks for progress webhooks (in Redis mode the worker baking it sends them) and a GIF.
+    const body = i === 0 ? { ...job(`burst-${i}`, quick), progressUrl: `${receiver.url}/progress`, outputs: ['gif'] } : job(`burst-${i}`, quick);
+    accepted.push(await post(`${api.url}/bake`, body));
+  }
   assert.deepEqual(accepted.map((a) => a.status), Array(6).fill(202));
   for (const a of accepted) await assertBakedOnce(api, a.json.jobId);
+  const progress = receiver.requests.filter((q) => q.url === '/progress' && JSON.parse(q.body).jobId === accepted[0]!.json.jobId).map((q) => JSON.parse(q.body));
+  assert.ok(progress.length >= 2 && progress.every((p) => p.type === 'bake.progress'), `progress webhooks: ${JSON.stringify(progress)}`);
+  const withGif = JSON.parse(callbacksFor(accepted[0]!.json.jobId)[0]!.body);
+  assert.ok(withGif.outputs.gif.startsWith(`${s3.endpoint}/${s3.bucket}/tapes/burst-0.gif`), withGif.outputs.gif);
+  assert.equal((await fetch(withGif.outputs.gif)).headers.get('content-type'), 'image/gif');
   const bakedBy = workers.map((w) => w.logs().filter((l) => l.msg === 'bake started').length);
   assert.ok(bakedBy.every((n) => n > 0), `both workers baked: ${bakedBy}`);
   assert.equal(api.logs().filter((l) => l.msg === 'bake started').length, 0, 'the API never bakes');

@@ -133,3 +133,44 @@ test('/status/:jobId/events: 404 for an unknown job; OPTIONS answered; a reconne
   const again = await fetch(`${oven.url}/status/${jobId}/events`, { headers: { 'last-event-id': 'end' } });
   assert.equal(again.status, 204);
 });
+
+test('progress webhooks: signed bake.progress POSTs to progressUrl at each stage, none after the terminal callback, none to callbackUrl', async () => {
+  const { Webhook } = await import('standardwebhooks');
+  const standard = new Webhook('whsec_' + Buffer.from(TEST_SECRET).toString('base64'));
+  const slug = 'webhooked';
+  const r = await post(`${oven.url}/bake`, {
+    mongoId: 'm-webhooked', slug, zipUrl: host.put(`${slug}.zip`, zip), callbackUrl: `${receiver.url}/cb`, progressUrl: `${receiver.url}/progress?token=p`, callbackSecret: TEST_SECRET,
+  });
+  assert.equal(r.status, 202);
+  const jobId = r.json.jobId as string;
+  await until(() => receiver.requests.some((q) => q.url === '/cb' && JSON.parse(q.body).jobId === jobId), 90_000);
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const progress = receiver.requests.filter((q) => q.url.startsWith('/progress') && JSON.parse(q.body).jobId === jobId);
+  const terminal = receiver.requests.filter((q) => q.url === '/cb' && JSON.parse(q.body).jobId === jobId);
+  assert.equal(terminal.length, 1);
+  assert.equal(JSON.parse(terminal[0]!.body).status, 'success', 'only the terminal body goes to callbackUrl');
+  assert.ok(progress.length >= 3, `progress webhooks: ${progress.length}`);
+  const bodies = progress.map((q) => {
+    standard.verify(q.body, { 'webhook-id': String(q.headers['webhook-id']), 'webhook-timestamp': String(q.headers['webhook-timestamp']), 'webhook-signature': String(q.headers['webhook-signature']) });
+    return JSON.parse(q.body) as { type: string; jobId: string; slug: string; mongoId: string; status: string; progress: number; secret?: string };
+  });
+  assert.ok(bodies.every((b) => b.type === 'bake.progress' && b.slug === slug && b.mongoId === 'm-webhooked' && b.secret === undefined));
+  const stages = [...new Set(bodies.map((b) => b.status))];
+  assert.deepEqual(stages, ['queued', 'downloading', 'extracting', 'encoding', 'uploading'].filter((s) => stages.includes(s)), `in stage order: ${stages}`);
+  assert.ok(stages.includes('encoding'));
+  assert.equal(new Set(progress.map((q) => q.headers['webhook-id'])).size, progress.length, 'each update is its own message');
+  assert.ok(progress.every((q) => q.at <= terminal[0]!.at), 'no progress webhook after the terminal callback');
+});
+
+test('a progressUrl equal to the callbackUrl, and outputs other than webm and gif, are refused with a 400 and a code', async () => {
+  const body = { mongoId: 'm', slug: 'refusals', zipUrl: host.put('refusals.zip', zip), callbackUrl: `${receiver.url}/cb`, callbackSecret: TEST_SECRET };
+  const same = await post(`${oven.url}/bake`, { ...body, progressUrl: body.callbackUrl });
+  assert.equal(same.status, 400);
+  assert.equal(same.json.code, 'BAD_REQUEST');
+  assert.match(same.json.error, /progressUrl/);
+  const mp3 = await post(`${oven.url}/bake`, { ...body, outputs: ['webm', 'mp3'] });
+  assert.equal(mp3.status, 400);
+  assert.equal(mp3.json.code, 'BAD_OUTPUTS');
+  const notList = await post(`${oven.url}/bake`, { ...body, outputs: 'gif' });
+  assert.equal(notList.json.code, 'BAD_OUTPUTS');
+});

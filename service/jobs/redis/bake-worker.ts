@@ -8,7 +8,8 @@ import { Worker } from 'bullmq';
 import type { Config } from '../../config.ts';
 import { log } from '../../log.ts';
 import { backoffDelay, sleep } from '../../net/backoff.ts';
-import { HAND_BACK, type BakeProcessorResult } from '../bake-order.ts';
+import type { ProgressWebhooks } from '../../callback/progress.ts';
+import { HAND_BACK, type BakeProcessorResult, type BakeProgress } from '../bake-order.ts';
 import { bakeProcessExecArgv } from '../bake-pool.ts';
 import { connectRedis } from './connection.ts';
 import type { Deliveries } from './deliveries.ts';
@@ -27,7 +28,7 @@ export class BakeWorker {
   private readonly worker: Worker<BakeJobData, BakeProcessorResult>;
   private readonly active = new Set<string>();
 
-  constructor(config: Config, deliveries: Deliveries) {
+  constructor(config: Config, deliveries: Deliveries, progress: ProgressWebhooks) {
     const file = processorFile();
     this.worker = new Worker<BakeJobData, BakeProcessorResult>(BAKES, file, {
       connection: connectRedis(config.redisUrl!, 'bakes', { blocking: true }),
@@ -51,8 +52,13 @@ export class BakeWorker {
       this.active.add(job.id!);
       log.info('bake started', { jobId: job.id, slug: job.data.request.slug, stage: 'downloading', attempts: job.attemptsStarted });
     });
+    this.worker.on('progress', (job, value) => {
+      const { stage, progress: fraction } = value as BakeProgress;
+      if (stage) progress.update(job.id!, job.data.request, stage, fraction ?? 0);
+    });
     this.worker.on('completed', (job, result) => {
       this.active.delete(job.id!);
+      progress.finish(job.id!);
       const fields = { jobId: job.id, slug: job.data.request.slug };
       if ('failure' in result) log.warn('bake failed', { ...fields, stage: 'failed', errorCode: result.failure.code, error: result.failure.message });
       else log.info('bake done', { ...fields, stage: 'done', stageMs: result.stageMs, bytes: result.outcome.bytes });
@@ -63,7 +69,11 @@ export class BakeWorker {
       this.active.delete(job.id!);
       const fields = { jobId: job.id, slug: job.data.request.slug };
       void job.isFailed().then((final) => {
-        if (!final) return log.warn('bake hit a passing fault; will try again', { ...fields, stage: 'queued', error: err.message });
+        if (!final) {
+          progress.update(job.id!, job.data.request, 'queued', 0);
+          return log.warn('bake hit a passing fault; will try again', { ...fields, stage: 'queued', error: err.message });
+        }
+        progress.finish(job.id!);
         log.warn('bake failed', { ...fields, stage: 'failed', errorCode: 'INTERRUPTED', error: err.message });
         return deliveries.enqueue(job as BakeJob);
       }).catch((e) => log.warn('could not queue the callback; the sweep will', { ...fields, err: e }));

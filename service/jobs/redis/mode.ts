@@ -3,7 +3,9 @@
 // delivers callbacks, so they go out as long as any process of the oven is up.
 
 import type { Dispatcher } from 'undici';
+import { ProgressWebhooks } from '../../callback/progress.ts';
 import type { Config } from '../../config.ts';
+import { log } from '../../log.ts';
 import type { Jobs } from '../jobs.ts';
 import { RedisJobs } from './api.ts';
 import { BakeWorker } from './bake-worker.ts';
@@ -29,7 +31,7 @@ export async function startRedisMode(config: Config, dispatcher: Dispatcher): Pr
   const jobs = new RedisJobs(config, redis, { follow: config.role !== 'worker' });
   const deliveries = new Deliveries(config, redis, dispatcher);
   deliveries.start();
-  const worker = bakes ? new BakeWorker(config, deliveries) : undefined;
+  const worker = bakes ? new BakeWorker(config, deliveries, new ProgressWebhooks({ secret: config.callbackSecret, dispatcher, log })) : undefined;
   const where = new URL(config.redisUrl!);
   return {
     jobs,
