@@ -18,7 +18,8 @@ interface Metric {
 
 export class Counter implements Metric {
   private values = new Map<string, { labels: Labels; value: number }>();
-  constructor(readonly name: string, readonly help: string) {}
+  /** `labelNames` empty: one series, shown as 0 from the start, since scrapers read a missing series as absent, not as none yet. */
+  constructor(readonly name: string, readonly help: string, readonly labelNames: readonly string[] = []) {}
   inc(labels: Labels = {}, by = 1): void {
     const key = keyOf(labels);
     const entry = this.values.get(key) ?? { labels, value: 0 };
@@ -27,6 +28,7 @@ export class Counter implements Metric {
   }
   render(): string[] {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
+    if (this.labelNames.length === 0 && this.values.size === 0) lines.push(`${this.name} 0`);
     for (const { labels, value } of this.values.values()) lines.push(`${this.name}${labelText(labels)} ${value}`);
     return lines;
   }
