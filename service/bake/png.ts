@@ -1,8 +1,7 @@
 // A PNG's size from its first 33 bytes (signature + IHDR chunk), so a frame's pixel count is
 // checked before anything decodes it: a tiny file can claim 100000×100000 pixels.
 
-import { inflateSync } from 'node:zlib';
-import { crc32 } from './crc32.ts';
+import { crc32, inflateSync } from 'node:zlib';
 
 export interface PngHeader {
   width: number;
@@ -34,7 +33,7 @@ export function parsePngHeader(head: Uint8Array): PngHeader {
   if (bytes.readUInt32BE(8) !== 13 || bytes.toString('latin1', 12, 16) !== 'IHDR') {
     throw new NotAPngError('its first chunk is not a valid IHDR');
   }
-  if (crc32(bytes, 12, 29) !== bytes.readUInt32BE(29)) throw new NotAPngError('its IHDR chunk is corrupt (CRC mismatch)');
+  if (crc32(bytes.subarray(12, 29)) !== bytes.readUInt32BE(29)) throw new NotAPngError('its IHDR chunk is corrupt (CRC mismatch)');
   const width = bytes.readUInt32BE(16);
   const height = bytes.readUInt32BE(20);
   const bitDepth = bytes[24]!;

@@ -2,8 +2,7 @@
 // Each also holds an honest frame, so a refusal cannot be blamed on a tape with nothing in it.
 // The codes hold for the service's default limits (maxEntries 20000, maxUnzippedBytes ≥ 1 MiB).
 
-import { deflateSync } from 'node:zlib';
-import { crc32 } from '../../service/bake/crc32.ts';
+import { crc32, deflateSync } from 'node:zlib';
 import { buildZip, type ZipEntrySpec } from './zip.ts';
 
 /** One PNG chunk: length, type, data and CRC. */

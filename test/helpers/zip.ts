@@ -1,8 +1,7 @@
 // A hand-written ZIP writer, so tests can build any ZIP byte for byte, hostile ones included:
 // lying sizes, symlinks, encrypted flags, names no archiver would write.
 
-import { deflateRawSync } from 'node:zlib';
-import { crc32 } from '../../service/bake/crc32.ts';
+import { crc32, deflateRawSync } from 'node:zlib';
 
 export interface ZipEntrySpec {
   name: string;
