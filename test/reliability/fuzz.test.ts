@@ -1,8 +1,10 @@
-// Fuzzing the tape reader (issue 6, point 4): mutated timing.json / metadata.json through
-// readTape, and mutated ZIP headers and central directories through extractTape (then readTape).
-// Every outcome must be a success or an OvenError with a known code: never another exception,
-// an unhandled rejection or a hang, and never a file outside the folder it was given.
-// FUZZ_SEED=<n> replays a run; FUZZ_ITERATIONS=<n> changes how many inputs each part tries.
+// Fuzzing the tape reader: mutated timing.json / metadata.json through readTape, and mutated ZIP
+// headers and central directories through extractTape (then readTape). Every outcome must be a
+// success or an OvenError with a known code: never another exception, an unhandled rejection or a
+// hang, and never a file outside the folder it was given.
+// Each run draws a new seed and each test prints it as a diagnostic (`# seed 1255267971 …` in the
+// test output, beside a failure too); FUZZ_SEED=1255267971 replays exactly that run, and
+// FUZZ_ITERATIONS=<n> changes how many inputs each part tries (1000 by default).
 
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
@@ -17,13 +19,23 @@ import { toneWav } from '../helpers/sample-tape.ts';
 import { random } from '../helpers/tapes.ts';
 import { buildZip } from '../helpers/zip.ts';
 
-const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
-const ITERATIONS = Number(process.env.FUZZ_ITERATIONS ?? 1000);
+const SEED = wholeNumberFrom('FUZZ_SEED', 2 ** 32 - 1) ?? Math.floor(Math.random() * 2 ** 31);
+const ITERATIONS = wholeNumberFrom('FUZZ_ITERATIONS', Number.MAX_SAFE_INTEGER) ?? 1000;
+const SEED_NOTE = `seed ${SEED} (replay with FUZZ_SEED=${SEED}), ${ITERATIONS} iterations per part`;
 /** A call slower than this counts as a hang (the honest ones take a few milliseconds). */
 const HANG_MS = 5000;
 const TAPE_LIMITS = { maxTapeSeconds: 120, maxFramePixels: 4 * 1024 * 1024 };
 const UNZIP_LIMITS = { maxEntries: 20000, maxUnzippedBytes: 1024 * 1024 * 1024 };
 const KNOWN_CODES = new Set<string>(ERROR_CODES);
+
+/** A typo in a replayed seed would otherwise turn into seed 0 and replay some other run. */
+function wholeNumberFrom(name: string, max: number): number | undefined {
+  const text = process.env[name];
+  if (text === undefined || text === '') return undefined;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0 || value > max) throw new Error(`${name} must be a whole number from 0 to ${max}, not ${JSON.stringify(text)}.`);
+  return value;
+}
 
 /** Each iteration has its own stream, so one failing input replays alone from (seed, iteration). */
 function rngFor(part: number, iteration: number): Rng {
@@ -73,7 +85,6 @@ before(async () => {
   root = await mkdtemp(path.join(os.tmpdir(), 'oven-fuzz-'));
   process.on('unhandledRejection', onUnhandled);
   process.on('uncaughtException', onUnhandled);
-  console.log(`fuzz seed ${SEED} (replay with FUZZ_SEED=${SEED}), ${ITERATIONS} iterations per part`);
 });
 
 after(async () => {
@@ -194,7 +205,8 @@ function mutateJson(text: string, rng: Rng): Buffer {
   }
 }
 
-test('mutated timing.json and metadata.json: readTape answers with a typed error or a tape, never anything else', { timeout: 120_000 }, async () => {
+test('mutated timing.json and metadata.json: readTape answers with a typed error or a tape, never anything else', { timeout: 120_000 }, async (t) => {
+  t.diagnostic(SEED_NOTE);
   const dir = path.join(root, 'json');
   const tape = await extractTape(await writeTo(path.join(root, 'json-good.zip'), goodZip()), dir, UNZIP_LIMITS);
   assert.ok(tape.timingPath && tape.metadataPath);
@@ -214,7 +226,7 @@ test('mutated timing.json and metadata.json: readTape answers with a typed error
     codes.set(key, (codes.get(key) ?? 0) + 1);
     if (outcome.kind === 'wrong') wrong.push(`seed ${SEED} iteration ${i}: ${outcome.what}; timing ${JSON.stringify(timing.toString('latin1').slice(0, 120))}`);
   }
-  console.log(`fuzz json: ${ITERATIONS} inputs → ${[...codes].sort().map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  t.diagnostic(`json: ${ITERATIONS} inputs → ${[...codes].sort().map(([k, v]) => `${k} ${v}`).join(', ')}`);
   assert.deepEqual(wrong, []);
   assert.deepEqual(unhandled, []);
   assert.ok((codes.get('TAPE_BAD_TIMING') ?? 0) > 0 && (codes.get('ok') ?? 0) > 0, 'the mutations reach both outcomes');
@@ -314,7 +326,8 @@ async function writeTo(file: string, data: Buffer): Promise<string> {
   return file;
 }
 
-test('mutated ZIP headers and central directories: extractTape (then readTape) answers with a typed error or a tape', { timeout: 120_000 }, async () => {
+test('mutated ZIP headers and central directories: extractTape (then readTape) answers with a typed error or a tape', { timeout: 120_000 }, async (t) => {
+  t.diagnostic(SEED_NOTE);
   const good = goodZip();
   const map = mapZip(good);
   assert.equal(map.locals.length, 7);
@@ -344,7 +357,7 @@ test('mutated ZIP headers and central directories: extractTape (then readTape) a
   const strays = await readdir(zipRoot);
   assert.deepEqual(strays, [], 'nothing written above the per-input folders');
   assert.deepEqual((await readdir(root)).sort(), ['json', 'json-good.zip', 'zip']);
-  console.log(`fuzz zip: ${ITERATIONS} inputs → ${[...codes].sort().map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  t.diagnostic(`zip: ${ITERATIONS} inputs → ${[...codes].sort().map(([k, v]) => `${k} ${v}`).join(', ')}`);
   assert.deepEqual(wrong, []);
   assert.deepEqual(unhandled, []);
   assert.ok((codes.get('ZIP_INVALID') ?? 0) > 0 && (codes.get('ok') ?? 0) > 0, 'the mutations reach both outcomes');
