@@ -1,8 +1,7 @@
 // POST /bake: read, authorise, check, hand to the job manager, answer 202.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { OvenError } from '../errors.ts';
-import type { Jobs } from '../jobs/jobs.ts';
+import { drainingError, type Jobs } from '../jobs/jobs.ts';
 import type { UrlPolicy } from '../net/guard.ts';
 import { authorise, parseBakeRequest } from './bake-request.ts';
 import { readJsonBody } from './body.ts';
@@ -16,7 +15,7 @@ export function bakeRoute(jobs: Jobs, secret: string, policy: UrlPolicy) {
       if (jobs.isDraining()) {
         // Answered before reading or resolving anything: a draining oven takes no new work.
         req.resume();
-        throw new OvenError('DRAINING', 'The oven is shutting down; try again in a minute.');
+        throw drainingError();
       }
       const body = await readJsonBody(req, MAX_BAKE_BODY_BYTES);
       authorise(req.headers, body, secret);

@@ -3,6 +3,7 @@
 // machines). The HTTP layer, the dashboard's stream and the metrics see only this.
 
 import type { EventEmitter } from 'node:events';
+import { OvenError } from '../errors.ts';
 import type { ActiveStatus, BakeRequest, JobView } from './job.ts';
 
 export interface QueueFigures {
@@ -54,4 +55,9 @@ export interface Jobs extends EventEmitter<JobsEvents> {
   isDraining(): boolean;
   /** What keeps jobs from being saved or run just now (a read-only folder, Redis unreachable). */
   problems(): string[];
+}
+
+/** What a draining oven answers, in every mode. */
+export function drainingError(): OvenError {
+  return new OvenError('DRAINING', 'The oven is shutting down; try again in a minute.');
 }

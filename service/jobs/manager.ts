@@ -1,22 +1,26 @@
-// Where a job's life is decided: accepted → queued → baking stages → done | failed → callback.
-// Every change is saved before it is acted on, so a SIGKILL at any moment loses nothing:
-// on start, `recover()` resumes queued jobs, restarts interrupted bakes and pending callbacks.
+// Where a job's life is decided (embedded mode): accepted → queued → baking stages → done | failed
+// → callback. Every change is saved before it is acted on, so a SIGKILL at any moment loses
+// nothing: on start, `recover()` resumes queued jobs, restarts interrupted bakes and pending
+// callbacks. What jobs look like from outside is read-model.ts; saves that must wait for the data
+// folder are patient-store.ts; the terminal callback's body is terminal-callback.ts.
 
 import { EventEmitter } from 'node:events';
-import { failurePayload, successPayload, type CallbackSeed } from '../callback/payload.ts';
-import { newDelivery, type CallbackDelivery } from '../callback/outbox.ts';
+import type { CallbackDelivery } from '../callback/outbox.ts';
 import { OvenError, toOvenError } from '../errors.ts';
 import { log } from '../log.ts';
-import { sleep } from '../net/backoff.ts';
+import { backoffDelay, sleep } from '../net/backoff.ts';
 import type { BakeRun } from './bake-order.ts';
+import { isActive, isTerminal, jobView, newJob, type ActiveStatus, type BakeRequest, type Job, type JobView } from './job.ts';
+import { drainingError, type Summary } from './jobs.ts';
+import { PatientStore } from './patient-store.ts';
 import type { BakeControl } from './pipeline.ts';
-import { isActive, isTerminal, jobView, newJob, type ActiveStatus, type BakeRequest, type Job } from './job.ts';
+import { expired, summarize } from './read-model.ts';
 import type { JobStore } from './store.ts';
+import { terminalCallback } from './terminal-callback.ts';
 import { WaitingLine } from './waiting-line.ts';
 
 /** What a running bake may tell the manager, and how the manager stops it. */
 export type { BakeControl };
-
 export type { BakeRun };
 export type RunBake = (job: Job, control: BakeControl) => Promise<BakeRun>;
 
@@ -28,6 +32,7 @@ export interface ManagerOptions {
   concurrency: number;
   queueLimit: number;
   maxAttempts: number;
+  /** First wait before a passing fault's retry; it doubles (with jitter) each time. */
   retryBaseMs: number;
   keepFinished: number;
   keepFinishedMs: number;
@@ -35,9 +40,6 @@ export interface ManagerOptions {
 
 export interface Submitted {
   job: Job;
-  /** The job's status when it was answered: a new job is `queued`, even if it starts at once. */
-  status: Job['status'];
-  position: number;
   duplicate: boolean;
 }
 
@@ -52,8 +54,10 @@ export interface ManagerEvents {
   callback: [job: Job, delivery: CallbackDelivery];
 }
 
-/** How often saves the store refused are tried again. */
-const UNSAVED_RETRY_MS = 2000;
+/** The longest wait before a passing fault's retry. */
+const MAX_RETRY_DELAY_MS = 30 * 60 * 1000;
+/** How often finished jobs past the retention limits are forgotten. */
+const PRUNE_EVERY_MS = 10 * 60_000;
 
 export class JobManager extends EventEmitter<ManagerEvents> {
   private readonly jobs = new Map<string, Job>();
@@ -62,27 +66,24 @@ export class JobManager extends EventEmitter<ManagerEvents> {
   private readonly line = new WaitingLine();
   private readonly running = new Map<string, AbortController>();
   private readonly retryTimers = new Map<string, NodeJS.Timeout>();
-  private readonly deliveryOwners = new Map<string, string>();
+  private readonly store: PatientStore;
   /** Jobs accepted whose first save has not finished: they hold a place in the queue already. */
   private accepting = 0;
-  /** Jobs whose latest state could not be saved, with what to do once it is: they wait for the store. */
-  private readonly unsaved = new Map<string, () => void>();
-  private unsavedTimer?: NodeJS.Timeout;
-  private storeFailure?: string;
   private draining = false;
   private pruneTimer?: NodeJS.Timeout;
 
   constructor(private readonly options: ManagerOptions) {
     super();
+    this.store = new PatientStore(options.store);
   }
 
   // ---- accepting -------------------------------------------------------------
 
   async submit(request: BakeRequest): Promise<Submitted> {
-    if (this.draining) throw new OvenError('DRAINING', 'The oven is shutting down; try again in a minute.');
+    if (this.draining) throw drainingError();
     const existingId = this.inFlight.get(request.slug);
     const existing = existingId ? this.jobs.get(existingId) : undefined;
-    if (existing) return { job: existing, status: existing.status, position: this.positionOf(existing.jobId), duplicate: true };
+    if (existing) return { job: existing, duplicate: true };
     if (this.waitingCount() >= this.options.queueLimit) {
       throw new OvenError('QUEUE_FULL', `The queue is full (${this.options.queueLimit} jobs waiting); try again later.`, { retryable: true });
     }
@@ -94,24 +95,19 @@ export class JobManager extends EventEmitter<ManagerEvents> {
     this.inFlight.set(request.slug, job.jobId);
     this.accepting += 1;
     try {
-      await this.options.store.save(job);
-      this.storeFailure = undefined;
+      await this.store.saveNow(job);
     } catch (err) {
       this.jobs.delete(job.jobId);
       this.inFlight.delete(request.slug);
-      const error = toOvenError(err);
-      if (error.code === 'STORE_UNAVAILABLE') this.noteStoreFailure(error);
-      else log.error('could not save a new job', { err });
-      throw error;
+      throw err;
     } finally {
       this.accepting -= 1;
     }
     this.line.push(job.jobId);
     this.logFor(job).info('job accepted', { stage: 'queued', position: this.line.position(job.jobId) });
     this.emit('change', job);
-    const position = this.line.position(job.jobId);
     this.pump();
-    return { job, status: 'queued', position, duplicate: false };
+    return { job, duplicate: false };
   }
 
   // ---- reading ---------------------------------------------------------------
@@ -120,22 +116,17 @@ export class JobManager extends EventEmitter<ManagerEvents> {
     return this.jobs.get(jobId);
   }
 
-  positionOf(jobId: string): number {
-    return this.line.position(jobId);
+  view(job: Job): JobView {
+    return jobView(job, this.line.position(job.jobId));
   }
 
-  view(job: Job) {
-    return jobView(job, this.positionOf(job.jobId));
+  summary(recentCount: number): Summary {
+    return summarize(this.jobs.values(), (jobId) => this.line.position(jobId), recentCount);
   }
 
   /** Jobs not yet started, including those waiting out a passing fault or for the store. */
   waitingCount(): number {
-    return this.line.length + this.retryTimers.size + this.accepting + this.waitingForStore();
-  }
-
-  /** Why job state cannot be saved just now (a read-only or full data folder), or undefined. */
-  storeProblem(): string | undefined {
-    return this.storeFailure;
+    return this.line.length + this.retryTimers.size + this.accepting + this.store.waitingToStart();
   }
 
   runningCount(): number {
@@ -146,24 +137,9 @@ export class JobManager extends EventEmitter<ManagerEvents> {
     return this.draining;
   }
 
-  summary(recentCount = 20) {
-    const all = [...this.jobs.values()];
-    const queued = all.filter((j) => j.status === 'queued').sort((a, b) => this.order(a) - this.order(b));
-    const active = all.filter((j) => isActive(j.status));
-    const recent = all
-      .filter((j) => isTerminal(j.status))
-      .sort((a, b) => (b.finishedAt ?? '').localeCompare(a.finishedAt ?? ''))
-      .slice(0, recentCount);
-    return {
-      queued: queued.map((j) => this.view(j)),
-      active: active.map((j) => this.view(j)),
-      recent: recent.map((j) => this.view(j)),
-    };
-  }
-
-  private order(job: Job): number {
-    const p = this.line.position(job.jobId);
-    return p === 0 ? Number.MAX_SAFE_INTEGER : p;
+  /** Why job state cannot be saved just now (a read-only or full data folder), or undefined. */
+  storeProblem(): string | undefined {
+    return this.store.problem();
   }
 
   // ---- start-up and shutdown ---------------------------------------------------
@@ -171,10 +147,10 @@ export class JobManager extends EventEmitter<ManagerEvents> {
   /** Loads the store and picks up whatever the last process left unfinished. */
   async recover(): Promise<void> {
     const now = Date.now();
-    for (const job of await this.options.store.loadAll()) {
+    for (const job of await this.store.loadAll()) {
       this.jobs.set(job.jobId, job);
       if (isTerminal(job.status)) {
-        this.ensureCallback(job);
+        this.resumeCallback(job);
         continue;
       }
       this.inFlight.set(job.request.slug, job.jobId);
@@ -186,14 +162,14 @@ export class JobManager extends EventEmitter<ManagerEvents> {
         this.logFor(job).warn('bake was interrupted; starting it again', { stage: job.status, attempts: job.attempts });
         job.status = 'queued';
         job.progress = 0;
-        await this.options.store.save(job);
+        await this.store.saveNow(job);
       }
       const retryAt = job.retryAt ? Date.parse(job.retryAt) : 0;
       if (retryAt > now) this.scheduleRetry(job, retryAt - now);
       else this.line.push(job.jobId);
     }
     this.prune();
-    this.pruneTimer = setInterval(() => this.prune(), 10 * 60_000).unref();
+    this.pruneTimer = setInterval(() => this.prune(), PRUNE_EVERY_MS).unref();
     this.pump();
   }
 
@@ -219,12 +195,10 @@ export class JobManager extends EventEmitter<ManagerEvents> {
 
   /** The outbox reports every change of a delivery here; it is saved with its job. */
   async callbackChanged(delivery: CallbackDelivery): Promise<void> {
-    const jobId = this.deliveryOwners.get(delivery.id);
-    const job = jobId ? this.jobs.get(jobId) : undefined;
-    if (!job) return;
+    const job = this.jobs.get(String(delivery.payload.jobId));
+    if (!job || job.callback?.id !== delivery.id) return;
     job.callback = { ...delivery };
-    if (delivery.state !== 'pending') this.deliveryOwners.delete(delivery.id);
-    await this.save(job);
+    await this.store.save(job);
     const level = delivery.state === 'gave-up' ? 'error' : 'info';
     this.logFor(job)[level]('callback ' + (delivery.state === 'pending' ? 'attempt failed' : delivery.state), {
       stage: 'callback',
@@ -233,6 +207,19 @@ export class JobManager extends EventEmitter<ManagerEvents> {
     });
     this.emit('callback', job, delivery);
     this.emit('change', job);
+  }
+
+  /** A finished job found at start: its callback, made then if an older process had not, goes (on) out. */
+  private resumeCallback(job: Job): void {
+    if (!job.callback) {
+      job.callback = terminalCallback(job);
+      this.store.save(job).catch((err) => this.logFor(job).error('could not save callback', { err }));
+    }
+    this.startDelivery(job);
+  }
+
+  private startDelivery(job: Job): void {
+    if (job.callback?.state === 'pending') this.options.deliver({ ...job.callback });
   }
 
   // ---- running -------------------------------------------------------------------
@@ -265,11 +252,11 @@ export class JobManager extends EventEmitter<ManagerEvents> {
         this.line.push(job.jobId);
         this.pump();
       };
-      if (!(await this.save(job, requeue))) {
+      if (!(await this.store.save(job, requeue))) {
         // Not started after all: it waits for the store, then for a baker.
         job.status = 'queued';
         job.attempts -= 1;
-        job.error = { code: 'STORE_UNAVAILABLE', message: this.storeFailure ?? 'Job state cannot be saved just now.' };
+        job.error = { code: 'STORE_UNAVAILABLE', message: this.store.problem() ?? 'Job state cannot be saved just now.' };
         logger.warn('bake not started: its state cannot be saved; it waits for the data folder', { stage: 'queued' });
         this.emit('change', job);
         return;
@@ -310,9 +297,7 @@ export class JobManager extends EventEmitter<ManagerEvents> {
       logger.info('bake done', { stage: 'done', durationMs: Date.now() - startedAt, stageMs: job.stageMs, bytes: run.outcome.bytes });
     } catch (err) {
       job.stageMs![stage] = Date.now() - stageStarted;
-      await this.handleFailure(job, err, controller.signal.aborted).catch((saveErr) =>
-        logger.error('could not record the failure', { err: saveErr }),
-      );
+      await this.handleFailure(job, err, controller.signal.aborted).catch((saveErr) => logger.error('could not record the failure', { err: saveErr }));
       if (job.status === 'failed') this.emit('finished', job, { bakeMs: Date.now() - startedAt, bytesIn: 0, bytesOut: 0 });
     } finally {
       this.running.delete(job.jobId);
@@ -327,7 +312,7 @@ export class JobManager extends EventEmitter<ManagerEvents> {
       job.status = 'queued';
       job.progress = 0;
       job.attempts = Math.max(0, job.attempts - 1);
-      await this.save(job);
+      await this.store.save(job);
       logger.warn('bake stopped for shutdown; it will start again', { stage: 'queued' });
       this.emit('change', job);
       return;
@@ -335,13 +320,14 @@ export class JobManager extends EventEmitter<ManagerEvents> {
     const error = toOvenError(err);
     if (error.code === 'INTERNAL') logger.error('unexpected failure', { err });
     if (error.retryable && job.attempts < this.options.maxAttempts) {
-      const delay = this.options.retryBaseMs * 2 ** (job.attempts - 1);
+      // The same backoff as callbacks and uploads: doubling, with jitter so retries do not bunch.
+      const delay = backoffDelay(job.attempts, this.options.retryBaseMs, MAX_RETRY_DELAY_MS);
       job.status = 'queued';
       job.progress = 0;
       job.error = { code: error.code, message: error.message };
       job.retryAt = new Date(Date.now() + delay).toISOString();
       const retry = (): void => this.scheduleRetry(job, Math.max(0, Date.parse(job.retryAt!) - Date.now()));
-      if (await this.save(job, retry)) retry();
+      if (await this.store.save(job, retry)) retry();
       logger.warn('bake hit a passing fault; will try again', { stage: 'queued', errorCode: error.code, error: error.message, retryInMs: delay });
       this.emit('change', job);
       return;
@@ -371,109 +357,27 @@ export class JobManager extends EventEmitter<ManagerEvents> {
     job.finishedAt = new Date().toISOString();
     delete job.retryAt;
     if (status === 'done') delete job.error;
-    job.callback = newDelivery(job.request.callbackUrl, this.callbackPayload(job));
+    job.callback = terminalCallback(job);
     this.inFlight.delete(job.request.slug);
     // The callback goes out only once the outcome it reports is saved.
     const deliver = (): void => {
       this.startDelivery(job);
       this.prune();
     };
-    const saved = await this.save(job, deliver);
+    const saved = await this.store.save(job, deliver);
     this.emit('change', job);
     if (saved) deliver();
   }
 
-  // ---- saving ----------------------------------------------------------------------
-
-  /**
-   * Saves the job. When the store refuses (a read-only or full data folder), the job keeps its new
-   * state in memory and waits: its save is tried again every few seconds, and `then` runs once it
-   * has succeeded. Resolves true when saved now (the caller goes on itself).
-   */
-  private async save(job: Job, then: () => void = () => {}): Promise<boolean> {
-    try {
-      await this.options.store.save(job);
-      this.storeFailure = undefined;
-      return true;
-    } catch (err) {
-      this.noteStoreFailure(err);
-      this.unsaved.set(job.jobId, then);
-      this.unsavedTimer ??= setInterval(() => void this.saveUnsaved(), UNSAVED_RETRY_MS);
-      this.unsavedTimer.unref();
-      return false;
-    }
-  }
-
-  private async saveUnsaved(): Promise<void> {
-    for (const [jobId, then] of [...this.unsaved]) {
-      const job = this.jobs.get(jobId);
-      try {
-        if (job) await this.options.store.save(job);
-      } catch (err) {
-        this.noteStoreFailure(err);
-        return;
-      }
-      this.storeFailure = undefined;
-      this.unsaved.delete(jobId);
-      if (job) this.logFor(job).info('job state saved again; the job goes on', { stage: job.status });
-      then();
-    }
-    if (this.unsaved.size === 0 && this.unsavedTimer) {
-      clearInterval(this.unsavedTimer);
-      this.unsavedTimer = undefined;
-    }
-  }
-
-  private noteStoreFailure(err: unknown): void {
-    const error = toOvenError(err);
-    if (this.storeFailure !== error.message) log.error('job state cannot be saved', { err });
-    this.storeFailure = error.message;
-  }
-
-  private waitingForStore(): number {
-    let waiting = 0;
-    for (const jobId of this.unsaved.keys()) if (this.jobs.get(jobId)?.status === 'queued') waiting += 1;
-    return waiting;
-  }
-
-  private callbackPayload(job: Job): Record<string, unknown> {
-    const { mongoId, slug, code, metadata } = job.request;
-    const seed: CallbackSeed = { mongoId, slug, code, jobId: job.jobId, metadata };
-    if (job.status === 'done' && job.result) return successPayload(seed, job.result);
-    return failurePayload(seed, job.error ?? { code: 'INTERNAL', message: 'The bake failed.' });
-  }
-
-  private ensureCallback(job: Job): void {
-    if (!job.callback) {
-      job.callback = newDelivery(job.request.callbackUrl, this.callbackPayload(job));
-      this.options.store.save(job).catch((err) => this.logFor(job).error('could not save callback', { err }));
-    }
-    this.startDelivery(job);
-  }
-
-  private startDelivery(job: Job): void {
-    const delivery = job.callback;
-    if (!delivery || delivery.state !== 'pending') return;
-    this.deliveryOwners.set(delivery.id, job.jobId);
-    this.options.deliver({ ...delivery });
-  }
-
-  /** Forgets finished jobs past the count or age limit, but never one whose callback is still pending. */
+  /** Forgets finished jobs past the count or age limit (see read-model.ts's expired). */
   private prune(): void {
-    const finished = [...this.jobs.values()]
-      .filter((j) => isTerminal(j.status) && j.callback?.state !== 'pending')
-      .sort((a, b) => (b.finishedAt ?? '').localeCompare(a.finishedAt ?? ''));
-    const oldest = Date.now() - this.options.keepFinishedMs;
-    finished.forEach((job, i) => {
-      if (i >= this.options.keepFinished || Date.parse(job.finishedAt ?? '') < oldest) {
-        this.jobs.delete(job.jobId);
-        this.options.store.remove(job.jobId).catch((err) => log.error('could not remove old job', { jobId: job.jobId, err }));
-      }
-    });
+    for (const job of expired(this.jobs.values(), this.options.keepFinished, this.options.keepFinishedMs)) {
+      this.jobs.delete(job.jobId);
+      this.store.remove(job.jobId).catch((err) => log.error('could not remove old job', { jobId: job.jobId, err }));
+    }
   }
 
   private logFor(job: Job) {
     return log.child({ jobId: job.jobId, slug: job.request.slug });
   }
 }
-

@@ -16,16 +16,9 @@ export class WaitingLine {
     return this.ids.shift();
   }
 
-  remove(jobId: string): void {
-    this.ids = this.ids.filter((id) => id !== jobId);
-  }
-
   /** 1 for the next job to start, 0 when not waiting. */
   position(jobId: string): number {
     return this.ids.indexOf(jobId) + 1;
   }
 
-  list(): readonly string[] {
-    return this.ids;
-  }
 }

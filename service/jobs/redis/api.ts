@@ -10,7 +10,7 @@ import { OvenError } from '../../errors.ts';
 import { log } from '../../log.ts';
 import type { BakeProcessorResult } from '../bake-order.ts';
 import type { ActiveStatus, BakeRequest, JobView } from '../job.ts';
-import { RECENT_JOBS, type Jobs, type JobsEvents, type QueueFigures, type Submitted, type Summary } from '../jobs.ts';
+import { drainingError, RECENT_JOBS, type Jobs, type JobsEvents, type QueueFigures, type Submitted, type Summary } from '../jobs.ts';
 import { connectRedis } from './connection.ts';
 import { BAKES, CALLBACKS, callbackJobId, type BakeJobData, type CallbackJobData } from './queues.ts';
 import { submitToQueue, WAITING_STATES } from './submit.ts';
@@ -45,7 +45,7 @@ export class RedisJobs extends EventEmitter<JobsEvents> implements Jobs {
   }
 
   async submit(request: BakeRequest): Promise<Submitted> {
-    if (this.draining) throw new OvenError('DRAINING', 'The oven is shutting down; try again in a minute.');
+    if (this.draining) throw drainingError();
     const { jobId, duplicate } = await submitToQueue(this.bakes, this.redis, this.config, request);
     const view = await this.view(jobId);
     if (!view) throw new OvenError('STORE_UNAVAILABLE', 'The job was accepted but cannot be read back just now.', { retryable: true });
