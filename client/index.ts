@@ -1,26 +1,10 @@
 // The Netlify side of Oven: submit a bake, and check the callback that comes back.
-// Needs only Node's own modules (and fetch, Node 18+) plus ../service/callback/signature.ts,
-// so a Netlify function can bundle it without the rest of the oven.
+// Needs only Node's own modules (and fetch, Node 18+) plus ../contract/, so a Netlify function can
+// bundle it without the rest of the oven.
 
-import { verifyWebhook } from '../service/callback/signature.ts';
+import { verifyWebhook, type BakeJob, type OvenCallback } from '../contract/index.ts';
 
-export { signWebhook, verifyWebhook } from '../service/callback/signature.ts';
-
-/** The job body of POST /bake (the contract), without the secret: submitBake adds it. */
-export interface BakeJob {
-  mongoId: string;
-  slug: string;
-  zipUrl: string;
-  callbackUrl: string;
-  code?: string;
-  metadata?: unknown;
-  /** Extra: receives signed {type: "bake.progress", …} POSTs while the job bakes (never the terminal body). */
-  progressUrl?: string;
-  /** Extra: outputs beside the MP4 and thumbnail, uploaded as tapes/<slug>.webm and .gif. */
-  outputs?: ExtraOutput[];
-}
-
-export type ExtraOutput = 'webm' | 'gif';
+export * from '../contract/index.ts';
 
 export type SubmitResult =
   | { ok: true; jobId: string; slug: string; status: string; statusUrl: string; position?: number; duplicate?: boolean }
@@ -77,20 +61,6 @@ export async function submitBake(options: { ovenUrl: string; secret: string; job
     ...(res.headers.has('retry-after') && Number.isFinite(retryAfter) ? { retryAfterSeconds: retryAfter } : {}),
   };
 }
-
-interface CallbackCommon {
-  mongoId: string;
-  slug: string;
-  code?: string;
-  jobId: string;
-  metadata?: unknown;
-  /** CALLBACK_SECRET, when the oven puts it in the body (OVEN_CALLBACK_BODY_SECRET). */
-  secret?: string;
-}
-
-export type OvenCallback =
-  | (CallbackCommon & { status: 'success'; mp4Url: string; thumbnailUrl?: string; durationMs: number; frames: number; width: number; height: number; bytes: number })
-  | (CallbackCommon & { status: 'failed'; error: string; errorCode: string });
 
 type HeaderSource = Headers | Record<string, string | string[] | undefined>;
 

@@ -1,6 +1,6 @@
 // Standard Webhooks signatures (https://www.standardwebhooks.com): HMAC-SHA256 over
 // "<webhook-id>.<webhook-timestamp>.<raw body>", keyed with the UTF-8 bytes of CALLBACK_SECRET.
-// node:crypto only: the Netlify client imports this file on its own.
+// node:crypto only: the Netlify client bundles this file with the contract's shapes, nothing else.
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
 

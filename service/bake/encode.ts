@@ -7,6 +7,7 @@ import { OvenError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { runFfmpeg } from './ffmpeg.ts';
 import { interruptedError } from './probe.ts';
+import type { SizeBudget } from '../../contract/index.ts';
 import type { Tape } from './tape.ts';
 
 /** The largest video we make, landscape; portrait tapes get it turned (1080×1920). */
@@ -45,14 +46,7 @@ export interface EncodeResult {
   sizeBudget?: SizeBudget;
 }
 
-export interface SizeBudget {
-  /** OVEN_MAX_MP4_BYTES. */
-  limitBytes: number;
-  /** The first encode's size, over the limit. */
-  firstBytes: number;
-  /** The video bitrate of the encode that fits. */
-  videoKbps: number;
-}
+export type { SizeBudget };
 
 /** How the encoder spends bits: a quality (crf), or a bitrate to fit a size budget. */
 export type VideoRate = { crf: number } | { kbps: number };

@@ -3,27 +3,20 @@
 // warning and left out: it never throws away a good MP4.
 
 import path from 'node:path';
-import type { ExtraOutput } from '../../client/index.ts';
+import type { ExtraOutput, OutputWarning } from '../../contract/index.ts';
 import { OvenError, toOvenError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { encodeGif } from './gif.ts';
 import type { Tape } from './tape.ts';
 import { encodeWebm } from './webm.ts';
 
-export type { ExtraOutput };
+export type { ExtraOutput, OutputWarning };
 
 export interface MadeOutput {
   path: string;
   bytes: number;
   width: number;
   height: number;
-}
-
-/** An extra output that was not made, or a thumbnail that failed: the bake itself is good. */
-export interface OutputWarning {
-  output: ExtraOutput | 'thumbnail';
-  code: string;
-  message: string;
 }
 
 export interface ExtrasOptions {

@@ -6,7 +6,7 @@ import { getGlobalDispatcher, type Dispatcher } from 'undici';
 import { backoffDelay, parseRetryAfter } from '../net/backoff.ts';
 import { findUrlRefusal } from '../net/guard.ts';
 import { send } from '../net/request.ts';
-import { signWebhook } from './signature.ts';
+import { signWebhook } from '../../contract/signature.ts';
 
 export type CallbackOutcome = { kind: 'delivered' } | { kind: 'gone'; error: string } | { kind: 'failed'; error: string; retryAfterMs?: number };
 

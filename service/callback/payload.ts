@@ -1,5 +1,9 @@
-// The callback bodies of the contract. They never hold the secret: the outbox adds `secret` at
-// send time (when OVEN_CALLBACK_BODY_SECRET is on), so nothing secret is written to disk.
+// The callback bodies of the contract (contract/shapes.ts's OvenCallback). They never hold the
+// secret: the sender adds `secret` at send time (when OVEN_CALLBACK_BODY_SECRET is on), so nothing
+// secret is written to disk or to Redis.
+
+import type { BakeOutcome } from '../../contract/index.ts';
+
 
 export interface CallbackSeed {
   mongoId: string;
@@ -7,22 +11,6 @@ export interface CallbackSeed {
   code?: string;
   jobId: string;
   metadata?: unknown;
-}
-
-export interface BakeOutcome {
-  mp4Url: string;
-  thumbnailUrl?: string;
-  durationMs: number;
-  frames: number;
-  width: number;
-  height: number;
-  bytes: number;
-  /** When the first MP4 was over OVEN_MAX_MP4_BYTES and was made again at a bitrate that fits. */
-  sizeBudget?: { limitBytes: number; firstBytes: number; videoKbps: number };
-  /** The extra outputs the job asked for and got: {"webm": url, "gif": url}. */
-  outputs?: Partial<Record<'webm' | 'gif', string>>;
-  /** What was asked for and not made (an extra output, the thumbnail), the bake being good. */
-  warnings?: { output: string; code: string; message: string }[];
 }
 
 /** Leaves out undefined fields, so the JSON holds only what is known. */

@@ -4,7 +4,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { OvenError } from '../errors.ts';
 import { SLUG_PATTERN, type BakeRequest } from '../jobs/job.ts';
-import type { ExtraOutput } from '../../client/index.ts';
+import type { ExtraOutput } from '../../contract/index.ts';
 import { checkUrl, type UrlPolicy } from '../net/guard.ts';
 
 /** Constant-time comparison that does not leak the secret's length either. */

@@ -3,18 +3,15 @@
 
 import { randomBytes } from 'node:crypto';
 import type { CallbackDelivery } from '../callback/outbox.ts';
-import type { BakeOutcome } from '../callback/payload.ts';
-// The contract's job body is declared once, in the client the Netlify side uses.
-import type { BakeJob as BakeRequest } from '../../client/index.ts';
+// The contract's shapes are declared once, in contract/, for the service and the client alike.
+import type { ActiveStatus, BakeJob as BakeRequest, BakeOutcome, Failure, JobStatus, JobView } from '../../contract/index.ts';
 
-export type { BakeOutcome, BakeRequest };
+export type { ActiveStatus, BakeOutcome, BakeRequest, JobStatus, JobView };
 
 /** A slug becomes an S3 key and a folder name: letters, digits, `.`, `_`, `-`, not starting with a dot. */
 export const SLUG_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
-export const ACTIVE_STATUSES = ['downloading', 'extracting', 'encoding', 'uploading'] as const;
-export type ActiveStatus = (typeof ACTIVE_STATUSES)[number];
-export type JobStatus = 'queued' | ActiveStatus | 'done' | 'failed';
+export const ACTIVE_STATUSES: readonly ActiveStatus[] = ['downloading', 'extracting', 'encoding', 'uploading'];
 
 export interface Job {
   jobId: string;
@@ -29,9 +26,9 @@ export interface Job {
   /** When a job waiting after a passing fault may start again (ISO). */
   retryAt?: string;
   result?: BakeOutcome;
-  error?: { code: string; message: string };
+  error?: Failure;
   /** A thumbnail that failed while the MP4 was good. */
-  warning?: { code: string; message: string };
+  warning?: Failure;
   callback?: CallbackDelivery;
   /** Milliseconds spent in each stage of the last attempt, for operators and metrics. */
   stageMs?: Partial<Record<ActiveStatus, number>>;
@@ -63,7 +60,7 @@ export function newJob(request: BakeRequest, now = new Date()): Job {
 
 
 /** The job as `/status/:jobId` shows it (the contract's shape): no secrets, no callback URL. */
-export function jobView(job: Job, position?: number) {
+export function jobView(job: Job, position?: number): JobView {
   return {
     jobId: job.jobId,
     slug: job.request.slug,
@@ -84,4 +81,3 @@ export function jobView(job: Job, position?: number) {
   };
 }
 
-export type JobView = ReturnType<typeof jobView>;

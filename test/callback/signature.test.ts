@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Webhook } from 'standardwebhooks';
-import { signWebhook, verifyWebhook } from '../../service/callback/signature.ts';
+import { signWebhook, verifyWebhook } from '../../contract/signature.ts';
 
 const secret = 'a-callback-secret-of-some-length';
 const asStandardSecret = 'whsec_' + Buffer.from(secret, 'utf8').toString('base64');
