@@ -14,6 +14,7 @@ export function buildCompiled(): { cli: string; main: string } {
   rmSync(OUT, { recursive: true, force: true });
   // tsc emits even when a file elsewhere has a type error; the entry points are what matter.
   spawnSync(path.join(REPO, 'node_modules/.bin/tsc'), ['-p', path.join(REPO, 'tsconfig.build.json'), '--outDir', OUT, '--sourceMap', 'false'], { cwd: REPO, stdio: 'ignore' });
+  spawnSync(process.execPath, [path.join(REPO, 'scripts/copy-assets.mjs'), OUT], { cwd: REPO, stdio: 'ignore' });
   const cli = path.join(OUT, 'service/cli.js');
   const main = path.join(OUT, 'service/main.js');
   if (!existsSync(cli) || !existsSync(main)) throw new Error('the build made no service/cli.js or service/main.js');
