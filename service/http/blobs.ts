@@ -6,14 +6,11 @@ import { createReadStream } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
+import { OvenError } from '../errors.ts';
 import { BLOB_CACHE_CONTROL, contentTypeFor, isSafeKey } from '../storage/keys.ts';
+import { sendError } from './respond.ts';
 
 type BlobRequest = IncomingMessage & { originalUrl?: string; path?: string };
-
-function sendError(res: ServerResponse, status: number, code: string, error: string, extra: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...extra });
-  res.end(JSON.stringify({ error, code }));
-}
 
 /** The key from the raw URL (mounted at /blobs, or with the prefix already stripped), decoded; undefined when malformed. */
 function keyFrom(req: BlobRequest): string | undefined {
@@ -51,7 +48,7 @@ export function serveBlob(root: string): (req: BlobRequest, res: ServerResponse)
   const rootResolved = path.resolve(root);
   return (req, res) => {
     serve(rootResolved, req, res).catch(() => {
-      if (!res.headersSent) sendError(res, 500, 'INTERNAL', 'The blob could not be read.');
+      if (!res.headersSent) sendError(res, new OvenError('INTERNAL', 'The blob could not be read.'));
       else res.destroy();
     });
   };
@@ -59,10 +56,10 @@ export function serveBlob(root: string): (req: BlobRequest, res: ServerResponse)
 
 async function serve(root: string, req: BlobRequest, res: ServerResponse): Promise<void> {
   if (req.method !== 'GET' && req.method !== 'HEAD') {
-    return sendError(res, 405, 'BAD_REQUEST', 'Only GET and HEAD are allowed here.', { allow: 'GET, HEAD' });
+    return sendError(res, new OvenError('METHOD_NOT_ALLOWED', 'Only GET and HEAD are allowed here.'), { allow: 'GET, HEAD' });
   }
   const key = keyFrom(req);
-  if (!key) return sendError(res, 400, 'BAD_REQUEST', 'That is not a valid blob key.');
+  if (!key) return sendError(res, new OvenError('BAD_REQUEST', 'That is not a valid blob key.'));
 
   const file = path.join(root, ...key.split('/'));
   let info;
@@ -71,7 +68,7 @@ async function serve(root: string, req: BlobRequest, res: ServerResponse): Promi
     const [realFile, realRoot] = await Promise.all([realpath(file), realpath(root)]);
     if (!info.isFile() || !realFile.startsWith(realRoot + path.sep)) throw new Error('outside the root');
   } catch {
-    return sendError(res, 404, 'NOT_FOUND', 'No blob at this address.');
+    return sendError(res, new OvenError('NOT_FOUND', 'No blob at this address.'));
   }
 
   const size = info.size;
@@ -92,7 +89,7 @@ async function serve(root: string, req: BlobRequest, res: ServerResponse): Promi
   const ifRange = req.headers['if-range'];
   const range = ifRange === undefined || ifRange === etag ? parseRange(req.headers.range, size) : undefined;
   if (range === 'unsatisfiable') {
-    return sendError(res, 416, 'BAD_REQUEST', 'The requested range is outside the file.', { 'content-range': `bytes */${size}` });
+    return sendError(res, new OvenError('RANGE_NOT_SATISFIABLE', 'The requested range is outside the file.'), { 'content-range': `bytes */${size}` });
   }
   const { start, end } = range ?? { start: 0, end: size - 1 };
   if (range) headers['content-range'] = `bytes ${start}-${end}/${size}`;

@@ -100,7 +100,7 @@ test('Range requests: a-b, a-, -n, beyond the end, unsatisfiable, several, HEAD,
     r = await get(port, p, { range: unsatisfiable });
     assert.equal(r.status, 416, unsatisfiable);
     assert.equal(r.headers['content-range'], 'bytes */1000');
-    assert.equal(JSON.parse(r.body.toString()).code, 'BAD_REQUEST');
+    assert.equal(JSON.parse(r.body.toString()).code, 'RANGE_NOT_SATISFIABLE');
   }
 
   for (const ignored of ['bytes=0-1,5-6', 'items=0-1', 'bytes=5-2']) {
@@ -169,5 +169,8 @@ test('serveBlob works on a bare node:http server too', async (t) => {
   assert.equal(r.status, 200);
   assert.equal(r.headers['content-type'], 'image/jpeg');
   assert.equal(r.body.toString(), 'jpeg!');
-  assert.equal((await get(port, '/blobs/tapes/a-thumb.jpg', {}, 'DELETE')).status, 405);
+  const refused = await get(port, '/blobs/tapes/a-thumb.jpg', {}, 'DELETE');
+  assert.equal(refused.status, 405);
+  assert.equal(refused.headers.allow, 'GET, HEAD');
+  assert.equal(JSON.parse(refused.body.toString()).code, 'METHOD_NOT_ALLOWED');
 });
