@@ -4,7 +4,7 @@
 // whatever process dies: a worker mid-bake, Redis itself, the API.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, afterEach, before, test } from 'node:test';
 import { getJson, post, startOven, TEST_SECRET, until, type OvenProcess, type StartOptions } from '../helpers/oven.ts';
 import { startReceiver, type Receiver } from '../helpers/receiver.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
@@ -49,18 +49,27 @@ function clusterEnv(role: 'api' | 'worker' | 'all', extra: Record<string, string
   };
 }
 
+/** The test's ovens; each test's are killed when it ends, passed or failed, so none bakes into the next. */
+let current: OvenProcess[] = [];
 async function oven(role: 'api' | 'worker' | 'all', extra: Record<string, string> = {}, options: StartOptions = {}): Promise<OvenProcess> {
   const o = await startOven({ ...options, env: clusterEnv(role, extra) });
   ovens.push(o);
+  current.push(o);
   return o;
 }
+
+afterEach(async () => {
+  await Promise.all(current.map((o) => o.stop('SIGKILL')));
+  current = [];
+});
 
 function job(slug: string, zip: Buffer) {
   return { mongoId: `m-${slug}`, slug, zipUrl: host.put(`${slug}.zip`, zip), callbackUrl: `${receiver.url}/cb`, callbackSecret: TEST_SECRET };
 }
 
+/** Terminal callbacks only (progress webhooks go to /progress). */
 function callbacksFor(jobId: string) {
-  return receiver.requests.filter((r) => JSON.parse(r.body).jobId === jobId);
+  return receiver.requests.filter((r) => r.url === '/cb' && JSON.parse(r.body).jobId === jobId);
 }
 
 async function settled(api: OvenProcess, jobId: string, timeoutMs = 90_000) {
@@ -112,7 +121,6 @@ test('one API and two workers bake a burst, each job once, its MP4 served from t
   assert.equal((await fetch(`${workers[0]!.url}/bake`, { method: 'POST' })).status, 404);
   const summary = (await getJson(`${api.url}/status`)).json;
   assert.ok(accepted.every((a) => summary.recent.some((r: { jobId: string }) => r.jobId === a.json.jobId)));
-  await Promise.all([api, ...workers].map((o) => o.stop('SIGKILL')));
 });
 
 test('kill -9 of a worker mid-bake: the other worker takes the job once its lock lapses; one callback', async () => {
@@ -127,7 +135,6 @@ test('kill -9 of a worker mid-bake: the other worker takes the job once its lock
   const s = (await getJson(`${api.url}/status/${r.json.jobId}`)).json;
   assert.equal(s.attempts, 2);
   assert.ok(second.logs().some((l) => l.msg === 'bake done' && l.jobId === r.json.jobId), 'the second worker finished it');
-  await Promise.all([api, second].map((o) => o.stop('SIGKILL')));
 });
 
 test('Redis killed and restarted mid-run: no accepted job is lost, each ends with one callback', async () => {
@@ -145,7 +152,6 @@ test('Redis killed and restarted mid-run: no accepted job is lost, each ends wit
   await redis.start();
   for (const jobId of accepted) await assertBakedOnce(api, jobId);
   await until(async () => (await getJson(`${api.url}/health`)).status === 200, 10_000);
-  await Promise.all([api, worker].map((o) => o.stop('SIGKILL')));
 });
 
 test('the API killed while workers bake: they go on, callbacks go out, and the status is whole when it returns', async () => {
@@ -158,7 +164,6 @@ test('the API killed while workers bake: they go on, callbacks go out, and the s
   await until(() => accepted.every((id) => callbacksFor(id).length === 1), 90_000);
   const again = await oven('api');
   for (const jobId of accepted) await assertBakedOnce(again, jobId);
-  await Promise.all([again, worker].map((o) => o.stop('SIGKILL')));
 });
 
 test('the same slug posted to two API processes at once makes one job; the queue limit holds across API processes', async () => {
@@ -175,7 +180,6 @@ test('the same slug posted to two API processes at once makes one job; the queue
   assert.ok(burst.every((b) => b.status === 202 || (b.status === 429 && b.json.code === 'QUEUE_FULL')));
   const worker = await oven('worker', { OVEN_CONCURRENCY: '2' });
   for (const jobId of [twins[0]!.json.jobId, ...accepted.map((a) => a.json.jobId)]) await assertBakedOnce(apis[0]!, jobId);
-  await Promise.all([...apis, worker].map((o) => o.stop('SIGKILL')));
 });
 
 test('a worker drains on SIGTERM: it takes nothing new, hands its bake back, exits 0, and another worker finishes it', async () => {
@@ -192,7 +196,6 @@ test('a worker drains on SIGTERM: it takes nothing new, hands its bake back, exi
   const other = await oven('worker');
   await assertBakedOnce(api, r.json.jobId);
   assert.equal((await getJson(`${api.url}/status/${r.json.jobId}`)).json.error, null);
-  await Promise.all([api, other].map((o) => o.stop('SIGKILL')));
 });
 
 test('refuses to start on a Redis that may evict keys, and in Redis mode without a Space', async () => {
