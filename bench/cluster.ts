@@ -5,16 +5,15 @@
 // bench/RESULTS.md.
 
 import { readFileSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
-import { post, ROOT, startOven, TEST_SECRET, type OvenProcess } from '../test/helpers/oven.ts';
+import { post, startOven, TEST_SECRET, type OvenProcess } from '../test/helpers/oven.ts';
 import { startReceiver } from '../test/helpers/receiver.ts';
 import { startRedis } from '../test/helpers/redis.ts';
-import { startS3 } from '../test/helpers/s3.ts';
+import { spacesEnv, startS3 } from '../test/helpers/s3.ts';
 import { hitchyDurations, makeTapeZip } from '../test/helpers/tapes.ts';
 import { startZipHost } from '../test/helpers/zip-host.ts';
 import { buildCompiled, removeCompiled } from './compiled.ts';
+import { recordSection } from './results.ts';
 
 const TAPES = 8;
 
@@ -46,11 +45,7 @@ async function main(): Promise<void> {
     LOG_LEVEL: 'info',
     OVEN_REDIS_URL: redis.url,
     OVEN_ROLE: role,
-    AT_BLOBS_SPACES_KEY: s3.key,
-    AT_BLOBS_SPACES_SECRET: s3.secret,
-    AT_BLOBS_SPACES_ENDPOINT: s3.endpoint,
-    AT_BLOBS_SPACES_BUCKET: s3.bucket,
-    AT_BLOBS_SPACES_FORCE_PATH_STYLE: 'true',
+    ...spacesEnv(s3),
     OVEN_CONCURRENCY: '1',
     OVEN_QUEUE_LIMIT: '100',
   });
@@ -102,12 +97,8 @@ async function main(): Promise<void> {
       '',
       `A worker idle, before its first bake: ${Math.round(idleWorkerMb)} MB resident (the worker process: BullMQ, ioredis, the HTTP server for /health and /metrics). After bakes, with its bake process kept warm: ${Math.round(warmWorkerMb)} MB for the two.`,
     ];
-    const section = ['<!-- cluster:start (written by npm run bench:cluster) -->', '## Redis mode: capacity and memory', '', ...lines, '<!-- cluster:end -->'].join('\n');
     console.log(lines.join('\n'));
-    const resultsPath = path.join(ROOT, 'bench', 'RESULTS.md');
-    const results = await readFile(resultsPath, 'utf8');
-    const marked = /<!-- cluster:start[\s\S]*?<!-- cluster:end -->/;
-    await writeFile(resultsPath, marked.test(results) ? results.replace(marked, section) : `${results.trimEnd()}\n\n${section}\n`);
+    await recordSection('cluster', 'npm run bench:cluster', ['## Redis mode: capacity and memory', '', ...lines]);
   } finally {
     for (const o of ovens) await o.cleanup();
     await Promise.all([redis.stop(), s3.stop(), host.close(), receiver.stop()]);

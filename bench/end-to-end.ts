@@ -5,16 +5,17 @@
 // bench/RESULTS.md.
 
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { post, ROOT, startOven, TEST_SECRET, until, type OvenProcess } from '../test/helpers/oven.ts';
 import { startReceiver, type Receiver } from '../test/helpers/receiver.ts';
 import { startRedis } from '../test/helpers/redis.ts';
-import { startS3 } from '../test/helpers/s3.ts';
+import { spacesEnv, startS3 } from '../test/helpers/s3.ts';
 import { hitchyDurations, makeTapeZip } from '../test/helpers/tapes.ts';
 import { startZipHost, type ZipHost } from '../test/helpers/zip-host.ts';
 import { buildCompiled, removeCompiled } from './compiled.ts';
+import { recordSection } from './results.ts';
 
 const RUNS = 3;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -79,15 +80,7 @@ async function main(): Promise<void> {
     const embedded = await throughService(await start({}), host, receiver, zip, 'embedded');
     for (const o of ovens.splice(0)) await o.cleanup();
 
-    const space = {
-      OVEN_REDIS_URL: redis.url,
-      AT_BLOBS_SPACES_KEY: s3.key,
-      AT_BLOBS_SPACES_SECRET: s3.secret,
-      AT_BLOBS_SPACES_ENDPOINT: s3.endpoint,
-      AT_BLOBS_SPACES_BUCKET: s3.bucket,
-      AT_BLOBS_SPACES_FORCE_PATH_STYLE: 'true',
-      OVEN_CONCURRENCY: '1',
-    };
+    const space = { OVEN_REDIS_URL: redis.url, ...spacesEnv(s3), OVEN_CONCURRENCY: '1' };
     const api = await start({ ...space, OVEN_ROLE: 'api' });
     await start({ ...space, OVEN_ROLE: 'worker' });
     const clustered = await throughService(api, host, receiver, zip, 'redis');
@@ -110,13 +103,8 @@ async function main(): Promise<void> {
       row('the same, Redis mode: one API, one worker, s3rver as the Space', clustered),
       `| bare bake of the same ZIP by the CLI (\`node service/cli.js\`, process start included) | ${Math.round(cliMs)} | | |`,
     ];
-    const section = ['<!-- e2e:start (written by npm run bench:e2e) -->', '## End to end', '', ...lines, '<!-- e2e:end -->'].join('\n');
     console.log(lines.join('\n'));
-
-    const resultsPath = path.join(ROOT, 'bench', 'RESULTS.md');
-    const results = await readFile(resultsPath, 'utf8');
-    const marked = /<!-- e2e:start[\s\S]*?<!-- e2e:end -->/;
-    await writeFile(resultsPath, marked.test(results) ? results.replace(marked, section) : `${results.trimEnd()}\n\n${section}\n`);
+    await recordSection('e2e', 'npm run bench:e2e', ['## End to end', '', ...lines]);
   } finally {
     for (const o of ovens) await o.cleanup();
     await Promise.all([host.close(), receiver.stop(), redis.stop(), s3.stop()]);

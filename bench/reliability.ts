@@ -10,11 +10,11 @@
 //   RELIABILITY_SEED=7 npm run reliability   other kill moments
 
 import { execFile, spawn } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { recordSection } from './results.ts';
 import {
   callbackFaults,
   diskFull,
@@ -30,8 +30,6 @@ import {
 } from '../test/reliability/scenarios.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const START = '<!-- reliability:start (written by npm run reliability) -->';
-const END = '<!-- reliability:end -->';
 const FULL = {
   s3OutageMs: 30_000,
   receiverDownMs: 120_000,
@@ -170,15 +168,8 @@ async function main(): Promise<void> {
   const missed = (lost !== 0 ? 1 : 0) + (dupes !== 0 ? 1 : 0) + (l && l.healthP99Ms >= 100 ? 1 : 0) + (k && k.survived !== k.trials ? 1 : 0);
 
   if (write) {
-    const resultsPath = path.join(repo, 'bench/RESULTS.md');
-    const generated = `${START}\n${lines.join('\n')}\n${END}`;
-    const current = await readFile(resultsPath, 'utf8').catch(() => '# Benchmark results\n');
-    const next =
-      current.includes(START) && current.includes(END)
-        ? current.slice(0, current.indexOf(START)) + generated + current.slice(current.indexOf(END) + END.length)
-        : `${current.trimEnd()}\n\n${generated}\n`;
-    await writeFile(resultsPath, next);
-    console.error(`wrote ${path.relative(process.cwd(), resultsPath)}`);
+    await recordSection('reliability', 'npm run reliability', lines);
+    console.error('wrote bench/RESULTS.md');
   }
   if (problems || missed) {
     console.error(`reliability: ${problems} scenario(s) failed, ${missed} figure(s) missed their target`);

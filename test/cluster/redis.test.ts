@@ -5,10 +5,10 @@
 
 import assert from 'node:assert/strict';
 import { after, afterEach, before, test } from 'node:test';
-import { getJson, post, startOven, TEST_SECRET, until, type OvenProcess, type StartOptions } from '../helpers/oven.ts';
+import { getJson, post, settled, startOven, TEST_SECRET, until, type OvenProcess, type StartOptions } from '../helpers/oven.ts';
 import { startReceiver, type Receiver } from '../helpers/receiver.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
-import { startS3, type S3Server } from '../helpers/s3.ts';
+import { spacesEnv, startS3, type S3Server } from '../helpers/s3.ts';
 import { hitchyDurations, makeTapeZip } from '../helpers/tapes.ts';
 import { startZipHost, type ZipHost } from '../helpers/zip-host.ts';
 
@@ -36,11 +36,7 @@ function clusterEnv(role: 'api' | 'worker' | 'all', extra: Record<string, string
   return {
     OVEN_REDIS_URL: redis.url,
     OVEN_ROLE: role,
-    AT_BLOBS_SPACES_KEY: s3.key,
-    AT_BLOBS_SPACES_SECRET: s3.secret,
-    AT_BLOBS_SPACES_ENDPOINT: s3.endpoint,
-    AT_BLOBS_SPACES_BUCKET: s3.bucket,
-    AT_BLOBS_SPACES_FORCE_PATH_STYLE: 'true',
+    ...spacesEnv(s3),
     OVEN_CONCURRENCY: '1',
     // A dead worker's bake is taken up within 3 + 1 s here (20 + 15 s by default).
     OVEN_LOCK_SECONDS: '5',
@@ -68,16 +64,7 @@ function job(slug: string, zip: Buffer) {
 }
 
 /** Terminal callbacks only (progress webhooks go to /progress). */
-function callbacksFor(jobId: string) {
-  return receiver.requests.filter((r) => r.url === '/cb' && JSON.parse(r.body).jobId === jobId);
-}
-
-async function settled(api: OvenProcess, jobId: string, timeoutMs = 90_000) {
-  return until(async () => {
-    const s = (await getJson(`${api.url}/status/${jobId}`)).json;
-    return s.status === 'done' || s.status === 'failed' ? s : undefined;
-  }, timeoutMs, 200);
-}
+const callbacksFor = (jobId: string) => receiver.requestsFor(jobId, '/cb');
 
 /** Done, with exactly one callback (delivered), and the MP4 served from the Space. */
 async function assertBakedOnce(api: OvenProcess, jobId: string): Promise<void> {

@@ -197,3 +197,11 @@ export async function until<T>(fn: () => Promise<T | undefined | null | false> |
   }
   throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
 }
+
+/** The job's status once it is done or failed. */
+export async function settled(o: Pick<OvenProcess, 'url'>, jobId: string, timeoutMs = 90_000): Promise<any> {
+  return until(async () => {
+    const s = (await getJson(`${o.url}/status/${jobId}`)).json;
+    return s.status === 'done' || s.status === 'failed' ? s : undefined;
+  }, timeoutMs, 200);
+}

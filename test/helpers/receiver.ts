@@ -33,6 +33,8 @@ export interface Receiver {
   url: string;
   port: number;
   requests: ReceivedRequest[];
+  /** The requests whose JSON body names this jobId, to paths starting with `path` when given (callbacks, progress). */
+  requestsFor(jobId: string, path?: string): ReceivedRequest[];
   /** Answers for the next requests, in order; after them the default (200 `{"ok":true}`). */
   respond(...answers: Answer[]): void;
   setDefault(answer: Answer): void;
@@ -97,6 +99,15 @@ export async function startReceiver(options: { answers?: Answer[]; defaultAnswer
     url: `http://127.0.0.1:${port}`,
     port,
     requests,
+    requestsFor: (jobId, path) =>
+      requests.filter((r) => {
+        if (path !== undefined && !r.url.startsWith(path)) return false;
+        try {
+          return JSON.parse(r.body).jobId === jobId;
+        } catch {
+          return false;
+        }
+      }),
     respond: (...answers) => void queue.push(...answers),
     setDefault: (answer) => void (fallback = answer),
     waitFor(n, timeoutMs = 10_000) {

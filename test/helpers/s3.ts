@@ -48,3 +48,14 @@ export async function startS3(options: { bucket?: string; buckets?: string[] } =
     },
   };
 }
+
+/** The AT_BLOBS_SPACES_* settings that make an oven use this server as its Space (path style). */
+export function spacesEnv(s3: Pick<S3Server, 'key' | 'secret' | 'endpoint' | 'bucket'>, endpoint = s3.endpoint): Record<string, string> {
+  return {
+    AT_BLOBS_SPACES_KEY: s3.key,
+    AT_BLOBS_SPACES_SECRET: s3.secret,
+    AT_BLOBS_SPACES_ENDPOINT: endpoint,
+    AT_BLOBS_SPACES_BUCKET: s3.bucket,
+    AT_BLOBS_SPACES_FORCE_PATH_STYLE: 'true',
+  };
+}

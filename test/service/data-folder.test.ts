@@ -45,10 +45,6 @@ after(async () => {
 
 const remount = (mode: 'ro' | 'rw') => run('mount', ['-o', `remount,${mode}`, dataDir]);
 
-function callbacksFor(jobId: string) {
-  return receiver.requests.filter((r) => JSON.parse(r.body).jobId === jobId);
-}
-
 test('a data folder that turns read-only: 503 naming it, /health at once, and the accepted jobs finish once it is writable again', async (t) => {
   if (!mounted) return t.skip(refused);
   const o = await startOven({ dataDir, env: { OVEN_CONCURRENCY: '1' } });
@@ -85,7 +81,7 @@ test('a data folder that turns read-only: 503 naming it, /health at once, and th
     await new Promise((resolve) => setTimeout(resolve, 2000));
     for (const { json } of [a, b]) {
       assert.equal((await getJson(`${o.url}/status/${json.jobId}`)).json.status, 'queued', 'still waiting for the folder');
-      assert.equal(callbacksFor(json.jobId).length, 0);
+      assert.equal(receiver.requestsFor(json.jobId, '/cb').length, 0);
     }
   } finally {
     await remount('rw');
@@ -99,8 +95,8 @@ test('a data folder that turns read-only: 503 naming it, /health at once, and th
     assert.equal(done.error, null);
   }
   await new Promise((resolve) => setTimeout(resolve, 500));
-  assert.equal(callbacksFor(a.json.jobId).length, 1);
-  assert.equal(callbacksFor(b.json.jobId).length, 1);
+  assert.equal(receiver.requestsFor(a.json.jobId, '/cb').length, 1);
+  assert.equal(receiver.requestsFor(b.json.jobId, '/cb').length, 1);
   await until(async () => (await getJson(`${o.url}/health`)).status === 200, 5000);
   assert.equal((await post(`${o.url}/bake`, job('ro-c', host.put('ro-c.zip', zip)))).status, 202);
 });

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { loadCpu } from '../helpers/cpu-load.ts';
-import { freePort, getJson, post, startOven, TEST_SECRET, until, type OvenProcess } from '../helpers/oven.ts';
+import { freePort, getJson, post, settled, startOven, TEST_SECRET, until, type OvenProcess } from '../helpers/oven.ts';
 import { startReceiver, type Receiver } from '../helpers/receiver.ts';
 import { hitchyDurations, makeTapeZip } from '../helpers/tapes.ts';
 
@@ -34,16 +34,6 @@ after(async () => {
   await receiver?.stop();
   await rm(files, { recursive: true, force: true });
 });
-
-function callbacksFor(jobId: string) {
-  return receiver.requests.filter((r) => {
-    try {
-      return JSON.parse(r.body).jobId === jobId;
-    } catch {
-      return false;
-    }
-  });
-}
 
 function job(slug: string, zipUrl: string) {
   return { mongoId: `m-${slug}`, slug, zipUrl, callbackUrl: `${receiver.url}/cb`, callbackSecret: TEST_SECRET };
@@ -80,17 +70,14 @@ test('kill -9 of the bake process mid-encode: the server carries on, the job is 
   await until(async () => (await getJson(`${o.url}/status/${r.json.jobId}`)).json.status === 'encoding', 30_000, 20);
   process.kill(took.pid as number, 'SIGKILL');
 
-  const done = await until(async () => {
-    const s = (await getJson(`${o.url}/status/${r.json.jobId}`)).json;
-    return s.status === 'done' || s.status === 'failed' ? s : undefined;
-  }, 90_000);
-  await until(() => callbacksFor(r.json.jobId).length === 1, 20_000);
+  const done = await settled(o, r.json.jobId);
+  await until(() => receiver.requestsFor(r.json.jobId, '/cb').length === 1, 20_000);
   await new Promise((resolve) => setTimeout(resolve, 500));
   await health.stop();
 
   assert.equal(done.status, 'done');
   assert.equal(done.attempts, 2, 'the killed bake cost one attempt');
-  assert.equal(callbacksFor(r.json.jobId).length, 1);
+  assert.equal(receiver.requestsFor(r.json.jobId, '/cb').length, 1);
   assert.equal(o.proc.exitCode, null, 'the server is still running');
   assert.equal(o.logs().filter((l) => l.msg === 'oven listening').length, 1, 'the server never restarted');
   assert.ok(o.logs().some((l) => l.msg === 'bake process died mid-bake' && l.jobId === r.json.jobId));
@@ -135,23 +122,17 @@ test('a bake over OVEN_BAKE_MEMORY_MB is stopped with BAKE_MEMORY_LIMIT and one 
   await writeFile(path.join(files, 'light.zip'), await makeTapeZip({ width: 32, height: 24, durationsMs: [50, 50, 50], soundSeconds: null }));
   const heavy = await post(`${o.url}/bake`, job('heavy', `${pythonUrl}/heavy.zip`));
   const first = await o.waitForLog((l) => l.msg === 'bake process took the job' && l.jobId === heavy.json.jobId, 30_000);
-  const failed = await until(async () => {
-    const s = (await getJson(`${o.url}/status/${heavy.json.jobId}`)).json;
-    return s.status === 'done' || s.status === 'failed' ? s : undefined;
-  }, 90_000);
+  const failed = await settled(o, heavy.json.jobId);
   assert.equal(failed.status, 'failed');
   assert.equal(failed.error.code, 'BAKE_MEMORY_LIMIT', failed.error.message);
   assert.match(failed.error.message, /more than the 220 MiB/);
   assert.equal(failed.attempts, 1, 'not retried: the same tape would pass the ceiling again');
-  await until(() => callbacksFor(heavy.json.jobId).length === 1, 20_000);
-  assert.equal(JSON.parse(callbacksFor(heavy.json.jobId)[0]!.body).errorCode, 'BAKE_MEMORY_LIMIT');
+  await until(() => receiver.requestsFor(heavy.json.jobId, '/cb').length === 1, 20_000);
+  assert.equal(JSON.parse(receiver.requestsFor(heavy.json.jobId, '/cb')[0]!.body).errorCode, 'BAKE_MEMORY_LIMIT');
 
   const light = await post(`${o.url}/bake`, job('light', `${pythonUrl}/light.zip`));
   const second = await o.waitForLog((l) => l.msg === 'bake process took the job' && l.jobId === light.json.jobId, 30_000);
-  const done = await until(async () => {
-    const s = (await getJson(`${o.url}/status/${light.json.jobId}`)).json;
-    return s.status === 'done' || s.status === 'failed' ? s : undefined;
-  }, 60_000);
+  const done = await settled(o, light.json.jobId);
   assert.equal(done.status, 'done');
   assert.notEqual(second.pid, first.pid, 'the bloated bake process was replaced');
   assert.equal((await getJson(`${o.url}/health`)).status, 200);

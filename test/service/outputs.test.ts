@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { getJson, post, startOven, TEST_SECRET, until, type OvenProcess } from '../helpers/oven.ts';
+import { post, settled, startOven, TEST_SECRET, until, type OvenProcess } from '../helpers/oven.ts';
 import { startReceiver, type Receiver } from '../helpers/receiver.ts';
 import { hitchyDurations, makeTapeZip } from '../helpers/tapes.ts';
 import { startZipHost, type ZipHost } from '../helpers/zip-host.ts';
@@ -28,11 +28,8 @@ after(async () => {
 async function bake(slug: string, zip: Buffer) {
   const r = await post(`${oven.url}/bake`, { mongoId: `m-${slug}`, slug, zipUrl: host.put(`${slug}.zip`, zip), callbackUrl: `${receiver.url}/cb`, callbackSecret: TEST_SECRET, outputs: ['webm', 'gif'] });
   assert.equal(r.status, 202, r.text);
-  const status = await until(async () => {
-    const s = (await getJson(`${oven.url}/status/${r.json.jobId}`)).json;
-    return s.status === 'done' || s.status === 'failed' ? s : undefined;
-  }, 120_000);
-  const callback = await until(() => receiver.requests.find((q) => JSON.parse(q.body).jobId === r.json.jobId), 20_000);
+  const status = await settled(oven, r.json.jobId, 120_000);
+  const callback = await until(() => receiver.requestsFor(r.json.jobId, '/cb')[0], 20_000);
   return { status, callback: JSON.parse(callback.body) };
 }
 

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { getJson, post, startOven, TEST_SECRET, until, type OvenProcess } from '../helpers/oven.ts';
+import { post, settled, startOven, TEST_SECRET, until, type OvenProcess } from '../helpers/oven.ts';
 import { startReceiver, type Receiver } from '../helpers/receiver.ts';
 import { hitchyDurations, makeTapeZip } from '../helpers/tapes.ts';
 import { startZipHost, type ZipHost } from '../helpers/zip-host.ts';
@@ -27,11 +27,8 @@ after(async () => {
 async function bake(slug: string, zip: Buffer) {
   const r = await post(`${oven.url}/bake`, { mongoId: `m-${slug}`, slug, zipUrl: host.put(`${slug}.zip`, zip), callbackUrl: `${receiver.url}/cb`, callbackSecret: TEST_SECRET });
   assert.equal(r.status, 202, r.text);
-  const status = await until(async () => {
-    const s = (await getJson(`${oven.url}/status/${r.json.jobId}`)).json;
-    return s.status === 'done' || s.status === 'failed' ? s : undefined;
-  }, 90_000);
-  const callback = await until(() => receiver.requests.find((q) => JSON.parse(q.body).jobId === r.json.jobId), 20_000);
+  const status = await settled(oven, r.json.jobId, 120_000);
+  const callback = await until(() => receiver.requestsFor(r.json.jobId, '/cb')[0], 20_000);
   return { status, callback: JSON.parse(callback.body) };
 }
 
@@ -55,5 +52,5 @@ test('a tape that cannot fit the budget fails MP4_TOO_LARGE, with one failure ca
   assert.equal(status.error.code, 'MP4_TOO_LARGE');
   assert.equal(callback.status, 'failed');
   assert.equal(callback.errorCode, 'MP4_TOO_LARGE');
-  assert.equal(receiver.requests.filter((q) => JSON.parse(q.body).jobId === status.jobId).length, 1);
+  assert.equal(receiver.requestsFor(status.jobId, '/cb').length, 1);
 });
