@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { loadConfig } from '../../service/config.ts';
 import { evenUp, scaleFactorFor } from '../../service/bake/encode.ts';
 import { bakeLimitsFrom, bakeTape, type BakeLimits, type BakeResult } from '../../service/bake/index.ts';
-import { decodeFrameAt, decodeVideoFrames, hitchyDurations, makeTapeZip, startsOf, steadyDurations, type TapeSpec } from '../helpers/tapes.ts';
+import { decodeFrameAt, decodeVideoFrames, hitchyDurations, makeTapeZip, startsOf, steadyDurations, type TapeSpec, probeStreams } from '../helpers/tapes.ts';
 
 const run = promisify(execFile);
 const limits: BakeLimits = bakeLimitsFrom(loadConfig({}));
@@ -33,22 +33,6 @@ async function bake(spec: TapeSpec, overrides: Partial<BakeLimits> = {}): Promis
   return bakeTape({ source: zipPath, slug: 'tape', workDir, limits: { ...limits, ...overrides } });
 }
 
-interface StreamInfo {
-  codec_type: string;
-  codec_name: string;
-  width?: number;
-  height?: number;
-  pix_fmt?: string;
-  duration: string;
-}
-
-async function streams(mp4: string): Promise<{ video?: StreamInfo; audio?: StreamInfo; formatSeconds: number }> {
-  const { stdout } = await run('ffprobe', ['-v', 'error', '-show_streams', '-show_format', '-of', 'json', mp4]);
-  const info = JSON.parse(stdout) as { streams: StreamInfo[]; format: { duration: string } };
-  const video = info.streams.find((s) => s.codec_type === 'video');
-  const audio = info.streams.find((s) => s.codec_type === 'audio');
-  return { ...(video ? { video } : {}), ...(audio ? { audio } : {}), formatSeconds: Number(info.format.duration) };
-}
 
 /**
  * Every tape frame appears once, in order, at its recorded start. The list may end with one repeat
@@ -100,7 +84,7 @@ test('a steady 60 fps tape: every frame at its start, video as long as the tape,
   const durations = steadyDurations(1.5, 60);
   const result = await bake({ width: 32, height: 24, durationsMs: durations, soundSeconds: null });
   await assertFramesOnTime(result.mp4Path, durations);
-  const { video, audio } = await streams(result.mp4Path);
+  const { video, audio } = await probeStreams(result.mp4Path);
   const total = durations.reduce((a, b) => a + b, 0);
   assert.ok(video);
   assert.equal(audio, undefined);
@@ -115,7 +99,7 @@ test('a hitchy tape (100 and 250 ms stalls, fractional durations): frames on the
   const result = await bake({ width: 33, height: 24, durationsMs: durations, soundSeconds: total / 1000 + 0.085 });
   await assertFramesOnTime(result.mp4Path, durations);
 
-  const { video, audio, formatSeconds } = await streams(result.mp4Path);
+  const { video, audio, formatSeconds } = await probeStreams(result.mp4Path);
   assert.ok(video && audio);
   assert.equal(video.codec_name, 'h264');
   assert.equal(video.pix_fmt, 'yuv420p');
@@ -140,7 +124,7 @@ test('a soundtrack far longer than the frames is cut: the video does not grow', 
   const durations = steadyDurations(1, 30);
   const result = await bake({ width: 16, height: 16, durationsMs: durations, soundSeconds: 20 });
   const total = durations.reduce((a, b) => a + b, 0);
-  const { video, audio, formatSeconds } = await streams(result.mp4Path);
+  const { video, audio, formatSeconds } = await probeStreams(result.mp4Path);
   assert.ok(video && audio);
   assert.ok(Number(audio.duration) * 1000 <= total + 30, `audio lasts ${audio.duration} s`);
   assert.ok(formatSeconds * 1000 <= total + 30, `the file lasts ${formatSeconds} s`);

@@ -19,7 +19,7 @@ import { bakeLimitsFrom } from '../../service/bake/limits.ts';
 import { readTape, type Tape } from '../../service/bake/tape.ts';
 import { extractTape } from '../../service/bake/unzip.ts';
 import { encodeWebm } from '../../service/bake/webm.ts';
-import { decodeVideoFrames, hitchyDurations, makeTapeZip, startsOf, steadyDurations, type TapeSpec } from '../helpers/tapes.ts';
+import { decodeVideoFrames, hitchyDurations, makeTapeZip, startsOf, steadyDurations, type TapeSpec, probeStreams } from '../helpers/tapes.ts';
 
 const run = promisify(execFile);
 const CHROMIUM = '/usr/bin/chromium';
@@ -47,21 +47,6 @@ async function tapeOf(spec: TapeSpec): Promise<{ tape: Tape; out: string }> {
 
 const options = { ffmpegPath: limits.ffmpegPath, scale: limits.scale, timeoutSeconds: 60 };
 
-interface StreamInfo {
-  codec_type: string;
-  codec_name: string;
-  width?: number;
-  height?: number;
-  pix_fmt?: string;
-}
-
-async function probe(file: string): Promise<{ video?: StreamInfo; audio?: StreamInfo; formatName: string; formatSeconds: number }> {
-  const { stdout } = await run('ffprobe', ['-v', 'error', '-show_streams', '-show_format', '-of', 'json', file]);
-  const info = JSON.parse(stdout) as { streams: StreamInfo[]; format: { duration: string; format_name: string } };
-  const video = info.streams.find((s) => s.codec_type === 'video');
-  const audio = info.streams.find((s) => s.codec_type === 'audio');
-  return { ...(video ? { video } : {}), ...(audio ? { audio } : {}), formatName: info.format.format_name, formatSeconds: Number(info.format.duration) };
-}
 
 /** Where the decoded audio ends and when its first loud sample plays, on the file's own clock (the video's zero). */
 async function soundOf(file: string): Promise<{ onsetS: number; endS: number }> {
@@ -95,7 +80,7 @@ test('a hitchy tape with sound: VP9 + Opus at the MP4’s size, every frame at i
   assert.deepEqual([result.width, result.height], [mp4.width, mp4.height]);
   assert.deepEqual([result.width, result.height], [100, 72]);
 
-  const { video, audio, formatName } = await probe(webm);
+  const { video, audio, formatName } = await probeStreams(webm);
   assert.ok(video && audio);
   assert.match(formatName, /webm/);
   assert.equal(video.codec_name, 'vp9');
@@ -130,14 +115,14 @@ test('no soundtrack: no audio stream; a soundtrack far longer than the frames is
   const silent = await tapeOf({ width: 16, height: 16, durationsMs: steadyDurations(0.5, 30), soundSeconds: null });
   const silentWebm = path.join(silent.out, 'silent.webm');
   await encodeWebm(silent.tape, silentWebm, options);
-  const { video, audio } = await probe(silentWebm);
+  const { video, audio } = await probeStreams(silentWebm);
   assert.ok(video);
   assert.equal(audio, undefined);
 
   const long = await tapeOf({ width: 16, height: 16, durationsMs: steadyDurations(1, 30), soundSeconds: 20 });
   const longWebm = path.join(long.out, 'long.webm');
   await encodeWebm(long.tape, longWebm, options);
-  const { formatSeconds } = await probe(longWebm);
+  const { formatSeconds } = await probeStreams(longWebm);
   const sound = await soundOf(longWebm);
   assert.ok(sound.endS * 1000 <= long.tape.durationMs + 25, `the sound lasts to ${sound.endS} s`);
   assert.ok(formatSeconds * 1000 <= long.tape.durationMs + 25, `the file lasts ${formatSeconds} s`);

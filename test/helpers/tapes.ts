@@ -319,3 +319,21 @@ export async function decodeFrameAt(mp4Path: string, atSeconds: number): Promise
   if (!shown) throw new Error(`no frame is shown at ${atSeconds} s`);
   return { rgb: shown.rgb, width: video.width, height: video.height };
 }
+
+export interface StreamInfo {
+  codec_type: string;
+  codec_name: string;
+  width?: number;
+  height?: number;
+  pix_fmt?: string;
+  duration?: string;
+}
+
+/** A media file's first video and audio streams and its container, as ffprobe reads them. */
+export async function probeStreams(file: string): Promise<{ video?: StreamInfo; audio?: StreamInfo; formatName: string; formatSeconds: number }> {
+  const { stdout } = await run('ffprobe', ['-v', 'error', '-show_streams', '-show_format', '-of', 'json', file]);
+  const info = JSON.parse(stdout) as { streams: StreamInfo[]; format: { duration: string; format_name: string } };
+  const video = info.streams.find((s) => s.codec_type === 'video');
+  const audio = info.streams.find((s) => s.codec_type === 'audio');
+  return { ...(video ? { video } : {}), ...(audio ? { audio } : {}), formatName: info.format.format_name, formatSeconds: Number(info.format.duration) };
+}
