@@ -43,12 +43,14 @@ async function makeBaker(): Promise<{ config: Config; bake: BakeAndUpload }> {
 /** Bakes running in this process, so that they can be stopped when its supervisor is gone. */
 const running = new Set<AbortController>();
 
-// A bake process whose supervisor died (even kill -9) stops its bakes, which kills their ffmpeg,
-// and leaves: another process takes the job up, and nothing is left baking for nobody.
+// A bake process whose supervisor died (even kill -9) stops its bakes (which SIGKILLs their ffmpeg
+// at once) and leaves at once: another process takes the job up, and nothing is left baking for
+// nobody. Not a moment later: under BullMQ the failure then thrown would go to the sandbox's own
+// crash handler, which reports to the dead parent, fails, and loops at full CPU.
 if (process.channel) {
   process.once('disconnect', () => {
     for (const stop of running) stop.abort(new OvenError('INTERRUPTED', 'The bake process lost its supervisor.', { retryable: true }));
-    setTimeout(() => process.exit(0), 100).unref();
+    process.exit(0);
   });
 }
 

@@ -4,6 +4,7 @@
 // whatever process dies: a worker mid-bake, Redis itself, the API.
 
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
 import { after, afterEach, before, test } from 'node:test';
 import { getJson, post, settled, startOven, TEST_SECRET, until, type OvenProcess, type StartOptions } from '../helpers/oven.ts';
 import { startReceiver, type Receiver } from '../helpers/receiver.ts';
@@ -58,6 +59,12 @@ afterEach(async () => {
   await Promise.all(current.map((o) => o.stop('SIGKILL')));
   current = [];
 });
+
+/** Process ids of the processes a process started (Linux: /proc/<pid>/task/<pid>/children). */
+function childrenOf(pid: number): number[] {
+  const text = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+  return text ? text.split(/\s+/).map(Number) : [];
+}
 
 function job(slug: string, zip: Buffer) {
   return { mongoId: `m-${slug}`, slug, zipUrl: host.put(`${slug}.zip`, zip), callbackUrl: `${receiver.url}/cb`, callbackSecret: TEST_SECRET };
@@ -115,8 +122,12 @@ test('kill -9 of a worker mid-bake: the other worker takes the job once its lock
   const first = await oven('worker');
   const r = await post(`${api.url}/bake`, job('worker-kill', slow));
   await until(async () => (await getJson(`${api.url}/status/${r.json.jobId}`)).json.status === 'encoding', 60_000, 50);
+  const bakeProcesses = childrenOf(first.proc.pid!);
+  assert.ok(bakeProcesses.length > 0, 'the worker bakes in a process of its own');
   first.proc.kill('SIGKILL');
   await first.exited;
+  // Its bake process stops its ffmpeg and leaves too, rather than bake on for nobody.
+  await until(() => bakeProcesses.every((pid) => !existsSync(`/proc/${pid}`) || readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ')), 10_000);
   const second = await oven('worker');
   await assertBakedOnce(api, r.json.jobId);
   const s = (await getJson(`${api.url}/status/${r.json.jobId}`)).json;
