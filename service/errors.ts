@@ -36,7 +36,6 @@ export const ERROR_CODES = [
   'ZIP_BOMB',
   // the tape inside
   'TAPE_NO_FRAMES',
-  'TAPE_NO_TIMING',
   'TAPE_BAD_TIMING',
   'TAPE_BAD_METADATA',
   'TAPE_MISSING_FRAME',

@@ -85,8 +85,8 @@ export function createApp(deps: AppDeps) {
   app.get('/events', eventsRoute(deps.jobs, new EventStreams(deps.maxEventClients)));
   if (deps.localBlobRoot) {
     const blobs = serveBlob(deps.localBlobRoot);
-    app.get('/blobs/*', blobs);
-    app.head('/blobs/*', blobs);
+    // Every method reaches it, so that anything but GET and HEAD is answered 405, not 404.
+    app.all('/blobs/*', blobs);
   }
   return app;
 }

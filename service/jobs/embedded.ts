@@ -72,8 +72,9 @@ export class EmbeddedJobs extends EventEmitter<JobsEvents> implements Jobs {
   }
 
   async submit(request: BakeRequest): Promise<Submitted> {
-    const { job, duplicate } = await this.manager.submit(request);
-    return { view: this.manager.view(job), duplicate };
+    const { job, position, duplicate } = await this.manager.submit(request);
+    // The 202 gives the place the job was given, even if a free baker has started it since.
+    return { view: { ...this.manager.view(job), ...(duplicate ? {} : { position }) }, duplicate };
   }
 
   async view(jobId: string): Promise<JobView | undefined> {

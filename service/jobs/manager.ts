@@ -40,6 +40,8 @@ export interface ManagerOptions {
 
 export interface Submitted {
   job: Job;
+  /** Its place in line when it was accepted (1 starts next), before a free baker may have taken it. */
+  position: number;
   duplicate: boolean;
 }
 
@@ -83,7 +85,7 @@ export class JobManager extends EventEmitter<ManagerEvents> {
     if (this.draining) throw drainingError();
     const existingId = this.inFlight.get(request.slug);
     const existing = existingId ? this.jobs.get(existingId) : undefined;
-    if (existing) return { job: existing, duplicate: true };
+    if (existing) return { job: existing, position: this.line.position(existing.jobId), duplicate: true };
     if (this.waitingCount() >= this.options.queueLimit) {
       throw new OvenError('QUEUE_FULL', `The queue is full (${this.options.queueLimit} jobs waiting); try again later.`, { retryable: true });
     }
@@ -104,10 +106,11 @@ export class JobManager extends EventEmitter<ManagerEvents> {
       this.accepting -= 1;
     }
     this.line.push(job.jobId);
-    this.logFor(job).info('job accepted', { stage: 'queued', position: this.line.position(job.jobId) });
+    const position = this.line.position(job.jobId);
+    this.logFor(job).info('job accepted', { stage: 'queued', position });
     this.emit('change', job);
     this.pump();
-    return { job, duplicate: false };
+    return { job, position, duplicate: false };
   }
 
   // ---- reading ---------------------------------------------------------------

@@ -15,6 +15,6 @@ test('success payload has the contract fields and no secret', () => {
 });
 
 test('failure payload carries the error sentence and code; unknown optional fields are left out', () => {
-  const body = failurePayload({ mongoId: 'm', slug: 's', jobId: 'j' }, { code: 'TAPE_NO_TIMING', message: 'The ZIP has no timing.json.' });
-  assert.deepEqual(body, { mongoId: 'm', slug: 's', status: 'failed', jobId: 'j', error: 'The ZIP has no timing.json.', errorCode: 'TAPE_NO_TIMING' });
+  const body = failurePayload({ mongoId: 'm', slug: 's', jobId: 'j' }, { code: 'TAPE_BAD_TIMING', message: 'timing.json is not valid JSON.' });
+  assert.deepEqual(body, { mongoId: 'm', slug: 's', status: 'failed', jobId: 'j', error: 'timing.json is not valid JSON.', errorCode: 'TAPE_BAD_TIMING' });
 });

@@ -83,7 +83,7 @@ test('verifyCallback accepts a real callback from the outbox, and refuses tamper
   const outbox = new CallbackOutbox({ secret, includeBodySecret: true, timeoutMs: 2000, retryBaseMs: 20, giveUpMs: 5000, onChange: () => {} });
   const seed = { mongoId: job.mongoId, slug: job.slug, jobId: 'job_1', metadata: job.metadata };
   outbox.add(newDelivery(`${receiver.url}/api/oven-complete`, successPayload(seed, { mp4Url: 'https://x/tapes/a.mp4', durationMs: 8000, frames: 480, width: 768, height: 768, bytes: 99 })));
-  outbox.add(newDelivery(`${receiver.url}/api/oven-complete`, failurePayload(seed, { code: 'TAPE_NO_TIMING', message: 'No timing.json.' })));
+  outbox.add(newDelivery(`${receiver.url}/api/oven-complete`, failurePayload(seed, { code: 'TAPE_BAD_TIMING', message: 'timing.json is not valid JSON.' })));
   const [a, b] = await receiver.waitFor(2);
   await outbox.whenIdle();
 
@@ -92,7 +92,7 @@ test('verifyCallback accepts a real callback from the outbox, and refuses tamper
   const success = callbacks.find((c) => c.status === 'success');
   const failure = callbacks.find((c) => c.status === 'failed');
   assert.equal(success?.status === 'success' && success.mp4Url, 'https://x/tapes/a.mp4');
-  assert.equal(failure?.status === 'failed' && failure.errorCode, 'TAPE_NO_TIMING');
+  assert.equal(failure?.status === 'failed' && failure.errorCode, 'TAPE_BAD_TIMING');
   assert.equal(success?.secret, secret);
 
   // A WHATWG Headers object works as well as Netlify's plain record.

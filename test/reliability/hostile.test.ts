@@ -1,4 +1,4 @@
-// The hostile-input corpus (issue 6, point 1), through the real service process: unsafe ZIPs,
+// The hostile-input corpus, through the real service process: unsafe ZIPs,
 // broken tapes, refused requests and private URLs. Each must end in its 4xx and code, or in a
 // failed job with its code and exactly one failure callback; nothing may be written outside the
 // oven's folders; the oven must stay healthy and its memory bounded. Prints one summary line.

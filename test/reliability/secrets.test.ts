@@ -1,4 +1,4 @@
-// Secrets (issue 6, point 5): after realistic traffic — a bake uploaded to an S3 server, failed
+// Secrets: after realistic traffic — a bake uploaded to an S3 server, failed
 // bakes, a callback that needed a retry, 401s with near-miss secrets, refused URLs, every read-only
 // page — no log line and no answer body holds CALLBACK_SECRET, the storage key or secret, or the
 // token in a callback URL's query. The helper keeps the oven's output in memory only, so this

@@ -41,7 +41,12 @@ test('a Space upload is public-read with Content-Type and Cache-Control, and its
   await store.check?.();
 
   const keys = tapeKeys('2026.11.24.10.30.15.123');
-  assert.deepEqual(keys, { mp4: 'tapes/2026.11.24.10.30.15.123.mp4', thumbnail: 'tapes/2026.11.24.10.30.15.123-thumb.jpg' });
+  assert.deepEqual(keys, {
+    mp4: 'tapes/2026.11.24.10.30.15.123.mp4',
+    thumbnail: 'tapes/2026.11.24.10.30.15.123-thumb.jpg',
+    webm: 'tapes/2026.11.24.10.30.15.123.webm',
+    gif: 'tapes/2026.11.24.10.30.15.123.gif',
+  });
   const stored = await store.put(keys.mp4, file, 'video/mp4');
   assert.deepEqual(stored, { key: keys.mp4, url: `${proxy.endpoint}/${s3.bucket}/${keys.mp4}`, bytes: 200_000 });
   assert.equal(store.urlFor(keys.mp4), stored.url);

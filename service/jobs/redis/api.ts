@@ -38,6 +38,9 @@ export class RedisJobs extends EventEmitter<JobsEvents> implements Jobs {
     super();
     this.bakes = new Queue(BAKES, { connection: redis });
     this.callbacks = new Queue(CALLBACKS, { connection: redis });
+    // Without a listener BullMQ prints each connection error's stack as plain text: the log is JSON,
+    // and the connection itself reports once (connection.ts).
+    for (const queue of [this.bakes, this.callbacks]) queue.on('error', (err) => log.debug('queue error', { err }));
     this.timer = setInterval(() => void this.readCounts(), COUNTS_EVERY_MS);
     this.timer.unref();
     void this.readCounts();
@@ -120,22 +123,24 @@ export class RedisJobs extends EventEmitter<JobsEvents> implements Jobs {
     const bakeEvents = new QueueEvents(BAKES, { connection: connectRedis(this.config.redisUrl!, 'bake-events', { blocking: true }) });
     const callbackEvents = new QueueEvents(CALLBACKS, { connection: connectRedis(this.config.redisUrl!, 'callback-events', { blocking: true }) });
     this.events.push(bakeEvents, callbackEvents);
-    const changed = (jobId: string, then?: (view: JobView) => void) => {
-      this.view(jobId)
-        .then((view) => {
-          if (!view) return;
+    const changed = (jobId: string, then?: (view: JobView, job: BakeJob) => void) => {
+      (this.bakes.getJob(jobId) as Promise<BakeJob | undefined>)
+        .then(async (job) => {
+          if (!job) return;
+          const view = await this.viewOfJob(job);
           this.emit('change', view);
-          then?.(view);
+          then?.(view, job);
         })
         .catch((err) => log.debug('could not read a changed job', { jobId, err }));
     };
     for (const event of ['waiting', 'active', 'progress', 'delayed'] as const) bakeEvents.on(event, ({ jobId }: { jobId: string }) => changed(jobId));
     const finished = ({ jobId }: { jobId: string }) =>
-      changed(jobId, (view) => {
+      changed(jobId, (view, job) => {
         if (view.status !== 'done' && view.status !== 'failed') return;
         for (const [stage, ms] of Object.entries(view.stageMs ?? {})) this.emit('stage', stage as ActiveStatus, ms);
         const bakeMs = view.startedAt && view.finishedAt ? Date.parse(view.finishedAt) - Date.parse(view.startedAt) : 0;
-        this.emit('finished', view, { bakeMs, bytesIn: 0, bytesOut: view.result?.bytes ?? 0 });
+        const run = job.returnvalue && 'outcome' in job.returnvalue ? job.returnvalue : undefined;
+        this.emit('finished', view, { bakeMs, bytesIn: run?.bytesIn ?? 0, bytesOut: run?.bytesOut ?? 0 });
       });
     bakeEvents.on('completed', finished);
     bakeEvents.on('failed', finished);

@@ -49,6 +49,7 @@ export class Deliveries {
   ) {
     this.callbacks = new Queue(CALLBACKS, { connection: redis });
     this.bakes = new Queue(BAKES, { connection: redis });
+    for (const queue of [this.callbacks, this.bakes]) queue.on('error', (err) => log.debug('queue error', { err }));
   }
 
   /** Queues the bake's terminal callback, once: a second call for the same bake changes nothing. */

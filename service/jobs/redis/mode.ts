@@ -7,6 +7,7 @@ import { ProgressWebhooks } from '../../callback/progress.ts';
 import type { Config } from '../../config.ts';
 import { log } from '../../log.ts';
 import type { Jobs } from '../jobs.ts';
+import { clearWorkRoot, workRootOf } from '../pipeline.ts';
 import { RedisJobs } from './api.ts';
 import { BakeWorker } from './bake-worker.ts';
 import { checkEvictionPolicy, connectRedis, whenReady } from './connection.ts';
@@ -28,6 +29,8 @@ export async function startRedisMode(config: Config, dispatcher: Dispatcher): Pr
     throw err;
   });
   const bakes = config.role !== 'api';
+  // Folders of bakes a killed process of this machine never finished.
+  if (bakes) await clearWorkRoot(workRootOf(config));
   const jobs = new RedisJobs(config, redis, { follow: config.role !== 'worker' });
   const deliveries = new Deliveries(config, redis, dispatcher);
   deliveries.start();
