@@ -126,7 +126,7 @@ async function writeTape(zip: SafeZip, plan: Planned[], dir: string, limits: Unz
       if (planned.file.size > maxFrameBytes) {
         throw new OvenError('TAPE_BAD_FRAME', `${planned.originalName} is ${planned.file.size} bytes; a frame may be at most ${maxFrameBytes}.`);
       }
-      const data = await zip.read(planned.file);
+      const data = zip.read(planned.file);
       const inspected = limits.inspectFrame?.(data, planned.originalName);
       const target = path.join(dir, `f${String(position).padStart(6, '0')}.png`);
       // One write per frame, from memory ('wx': never follows or replaces anything there).

@@ -194,6 +194,27 @@ test('corrupt deflate data is ZIP_INVALID and leaves nothing behind', async () =
   assert.deepEqual(await readdir(out), []);
 });
 
+test('an entry that inflates to fewer bytes than its header says, or has no local header where the directory points, is ZIP_INVALID', async () => {
+  const short = buildZip([
+    { name: 'frame-00000.png', data: tinyPng() },
+    { name: 'frame-00001.png', data: Buffer.alloc(5000, 9), declaredUncompressedSize: 6000 },
+  ]);
+  let { zipPath, out } = await job(short);
+  let err = await refusal(extractTape(zipPath, out, LIMITS));
+  assert.equal(err.code, 'ZIP_INVALID');
+  assert.match(err.message, /frame-00001\.png.*fewer than the 6000 bytes/);
+  assert.deepEqual(await readdir(out), []);
+
+  const moved = buildZip([{ name: 'frame-00000.png', data: tinyPng() }, { name: 'frame-00001.png', data: tinyPng() }]);
+  const second = moved.indexOf(Buffer.from('PK\x03\x04', 'latin1'), 4);
+  moved.writeUInt32LE(0x2a2a2a2a, second); // the second local header's signature, scribbled over
+  ({ zipPath, out } = await job(moved));
+  err = await refusal(extractTape(zipPath, out, LIMITS));
+  assert.equal(err.code, 'ZIP_INVALID');
+  assert.match(err.message, /frame-00001\.png.*no local header/);
+  assert.deepEqual(await readdir(out), []);
+});
+
 test('a missing ZIP file is not blamed on the tape', async () => {
   const err = await refusal(extractTape(path.join(root, 'nope.zip'), path.join(root, 'nope-out'), LIMITS));
   assert.equal(err.code, 'INTERNAL');
