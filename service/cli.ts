@@ -127,6 +127,8 @@ async function main(argv: string[]): Promise<number> {
         height: result.height,
         bytes: result.bytes,
         ms: Math.round(performance.now() - started),
+        // Where the time went, for anyone wondering why a bake is slow.
+        stagesMs: Object.fromEntries(Object.entries(result.timings).map(([stage, ms]) => [stage.replace(/Ms$/, ''), Math.round(ms)])),
       };
     });
     process.stdout.write(JSON.stringify(summary) + '\n');

@@ -176,13 +176,6 @@ test('scaleFactorFor: whole factors that fit, never below 1', () => {
   assert.equal(evenUp(100), 100);
 });
 
-/** The H.264 profile and level the MP4 declares, as a player reads them. */
-async function profileAndLevel(mp4: string): Promise<{ profile: string; level: number }> {
-  const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=profile,level', '-of', 'json', mp4]);
-  const stream = (JSON.parse(stdout) as { streams: { profile: string; level: number }[] }).streams[0]!;
-  return { profile: stream.profile, level: stream.level };
-}
-
 test('the declared H.264 level fits the content (≤ 4.2 up to 1080p60), profile Main or High, the frames still on their times', async () => {
   // 320×240 at 60 fps → 960×720p60: level 3.2. 640×360 at 60 fps → 1920×1080p60: level 4.2.
   const durations = hitchyDurations(1);
@@ -190,7 +183,7 @@ test('the declared H.264 level fits the content (≤ 4.2 up to 1080p60), profile
   const big = await bake({ width: 640, height: 360, durationsMs: steadyDurations(0.5, 60), soundSeconds: null });
   assert.deepEqual([big.width, big.height], [1920, 1080]);
   for (const [result, most] of [[small, 32], [big, 42]] as const) {
-    const { profile, level } = await profileAndLevel(result.mp4Path);
+    const { profile = '', level = Infinity } = (await probeStreams(result.mp4Path)).video ?? {};
     assert.ok(['Main', 'High'].includes(profile), `profile ${profile}`);
     assert.ok(level <= most, `level ${level / 10} declared for ${result.width}×${result.height}; at most ${most / 10}`);
   }

@@ -327,6 +327,9 @@ export interface StreamInfo {
   height?: number;
   pix_fmt?: string;
   duration?: string;
+  /** H.264: "High", "Main"…, and the declared level ×10 (42 = 4.2). */
+  profile?: string;
+  level?: number;
 }
 
 /** A media file's first video and audio streams and its container, as ffprobe reads them. */
