@@ -15,12 +15,19 @@ export const MAX_LONG_SIDE = 1920;
 export const MAX_SHORT_SIDE = 1080;
 
 /**
- * x264 settings, chosen with `npm run bench` (bench/RESULTS.md): `ultrafast` with CABAC turned back on
- * (about 20% smaller files for a little CPU), `tune animation`, crf 22. On one core it encodes
- * upscaled pixel art about 3× faster than the first oven's `medium`/crf 23 at a higher SSIM, and
- * faster, smaller and as sharp as `superfast`/crf 24. Its lack of a deblocking filter keeps edges hard.
+ * x264 settings, chosen by measurement (bench/RESULTS.md, "How the x264 settings were chosen"):
+ * `veryfast` with motion search and B-frame decisions cut back to what 3×3-pixel blocks need, the
+ * 8×8 transform off (it smears single pixels; also keeps the profile Main), a lighter deblock, and
+ * smaller deadzones, which keep single-pixel detail for fewer bytes than a lower crf would. At crf
+ * 22.5 the SSIM (All and luma) is at least the first oven's on every bench tape, for a third of its
+ * CPU; the files are ~0.7× the first oven's on a long tape and ~1.3× on short busy ones.
  */
-export const X264 = { preset: 'ultrafast', crf: 22, tune: 'animation', params: 'cabac=1' } as const;
+export const X264 = {
+  preset: 'veryfast',
+  crf: 22.5,
+  tune: 'animation',
+  params: 'me=dia:subme=1:ref=2:bframes=5:b-adapt=0:rc-lookahead=20:8x8dct=0:deblock=-1,-1:deadzone-inter=7:deadzone-intra=4',
+} as const;
 
 export interface EncodeOptions {
   ffmpegPath: string;
@@ -109,10 +116,16 @@ export function concatList(tape: Tape, listDir: string): string {
  * The frame rate x264 is told (`fps=`), which sets the H.264 level it declares. Timestamps are
  * untouched (they come from the list, on a microsecond clock); left to itself x264 reads the rate off
  * that clock and declares level 6.2, as for a million frames a second, which phones may refuse.
- * The tape's average rate, rounded up: 60 fps at 960×720 is level 3.2, 1080p60 is 4.2.
+ * The level limits the macroblock rate at the shortest frame intervals, so the rate is the higher of
+ * the average and the one the median frame implies: a tape averaging 40 fps in 60 fps bursts is 60.
+ * 60 fps at 960×720 is level 3.2, 1080p60 is 4.2.
  */
 export function declaredFps(tape: Pick<Tape, 'frames' | 'durationMs'>): number {
-  return Math.max(1, Math.ceil(tape.frames.length / (tape.durationMs / 1000)));
+  const average = tape.frames.length / (tape.durationMs / 1000);
+  const sorted = tape.frames.map((f) => f.durationMs).sort((a, b) => a - b);
+  const median = sorted[Math.floor(sorted.length / 2)] ?? 1000;
+  // Durations are recorded to 0.01 ms, so 30 fps can average 30.003: that is still 30.
+  return Math.max(1, Math.ceil(average - 0.01), Math.round(1000 / median));
 }
 
 export interface Mp4Plan {
