@@ -220,7 +220,7 @@ async function main(): Promise<void> {
   const header = [
     `Run ${nowUtc()} on ${await describeMachine()}; load average at start ${loadAverage()}.`,
     `Every command ${hasTaskset ? `pinned to core ${BENCH_CORE} with \`taskset -c ${BENCH_CORE}\`` : 'unpinned (taskset missing)'}; ${hasTime ? 'times and peaks from `/usr/bin/time -v`' : 'no `/usr/bin/time`: CPU and peaks not measured'}.`,
-    `Our x264 settings: \`-preset ${X264.preset} -tune ${X264.tune} -crf ${X264.crf} -x264-params ${X264.params}:fps=<rate>/1\`.`,
+    `Our x264 settings: \`-preset ${X264.preset} -tune ${X264.tune} -crf ${X264.crf} -x264-params ${X264.params}:rc-lookahead=<20, or 10 over 1 Mpx>:fps=<rate>/1\`.`,
     'Tapes: ' + BENCH_TAPES.map((t) => `**${t.name}** (${t.width}×${t.height}, ${t.seconds} s): ${t.about}`).join('; ') + '.',
   ];
   const all: TapeFigures[] = [];

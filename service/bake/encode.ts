@@ -26,8 +26,17 @@ export const X264 = {
   preset: 'veryfast',
   crf: 22.5,
   tune: 'animation',
-  params: 'me=dia:subme=1:ref=2:bframes=5:b-adapt=0:rc-lookahead=20:8x8dct=0:deblock=-1,-1:deadzone-inter=7:deadzone-intra=4',
+  params: 'me=dia:subme=1:ref=2:bframes=5:b-adapt=0:8x8dct=0:deblock=-1,-1:deadzone-inter=7:deadzone-intra=4',
 } as const;
+
+/**
+ * Frames x264's rate control looks ahead. Each one held costs memory: at 1920×1080, 20 of them take
+ * ffmpeg to ~295 MB and 10 to ~225 MB for the same bytes (bench/RESULTS.md), so big videos look
+ * half as far.
+ */
+export function lookaheadFor(width: number, height: number): number {
+  return width * height > 1_000_000 ? 10 : 20;
+}
 
 export interface EncodeOptions {
   ffmpegPath: string;
@@ -141,8 +150,8 @@ export interface Mp4Plan {
 }
 
 /** The x264 part of the command: the chosen settings, at a quality or at a bitrate. */
-export function x264Args(rate: VideoRate, fps: number): string[] {
-  const params = [X264.params, `fps=${fps}/1`].filter(Boolean).join(':');
+export function x264Args(rate: VideoRate, fps: number, lookahead: number): string[] {
+  const params = [X264.params, `rc-lookahead=${lookahead}`, `fps=${fps}/1`].join(':');
   const spend = 'crf' in rate
     ? ['-crf', String(rate.crf)]
     // At most the budget's rate in any second (a one-second buffer), so the whole stays within it.
@@ -159,7 +168,7 @@ export function mp4Args(plan: Mp4Plan): string[] {
     ...(plan.soundtrackPath ? ['-protocol_whitelist', 'file', '-i', plan.soundtrackPath] : []),
     '-map', '0:v:0',
     '-vf', `scale=iw*${scale}:ih*${scale}:flags=neighbor,pad=${width}:${height}:0:0:black`,
-    ...x264Args(plan.rate, plan.fps),
+    ...x264Args(plan.rate, plan.fps, lookaheadFor(width, height)),
     '-pix_fmt', 'yuv420p',
     // Keep the demuxer's timestamps: frames land on their recorded times, none duplicated or dropped.
     '-fps_mode', 'vfr', '-video_track_timescale', '90000',

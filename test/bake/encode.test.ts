@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { loadConfig } from '../../service/config.ts';
-import { declaredFps, evenUp, scaleFactorFor } from '../../service/bake/encode.ts';
+import { declaredFps, evenUp, lookaheadFor, scaleFactorFor } from '../../service/bake/encode.ts';
 import { bakeLimitsFrom, bakeTape, type BakeLimits, type BakeResult } from '../../service/bake/index.ts';
 import { decodeFrameAt, decodeVideoFrames, hitchyDurations, makeTapeZip, startsOf, steadyDurations, type TapeSpec, probeStreams } from '../helpers/tapes.ts';
 
@@ -188,6 +188,12 @@ test('declaredFps: the rate the level is judged at is the faster of the average 
   assert.ok(bursty.length / (bursty.reduce((a, b) => a + b, 0) / 1000) < 20);
   assert.equal(declaredFps(tape(bursty)), 60);
   assert.equal(declaredFps(tape([2000, 3000])), 1, 'never below 1');
+});
+
+test('lookaheadFor: videos over a megapixel hold half the frames (ffmpeg\'s memory at 1080p)', () => {
+  assert.equal(lookaheadFor(960, 720), 20);
+  assert.equal(lookaheadFor(1920, 1080), 10);
+  assert.equal(lookaheadFor(1080, 1920), 10);
 });
 
 test('the declared H.264 level fits the content (≤ 4.2 up to 1080p60), profile Main or High, the frames still on their times', async () => {
