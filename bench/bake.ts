@@ -37,7 +37,8 @@ interface TapeFigures {
   floor: Timed;
   npm: Timed & { bytes: number; ssim: Ssim; level: number; profile: string; size: string };
   node: Timed & { nodePeakMb?: number; ffmpegPeakMb?: number };
-  extras?: { webmBytes: number; webmCpuS: number; gifBytes: number; gifCpuS: number };
+  /** A GIF over OVEN_MAX_GIF_BYTES is left out with a warning: `gifLeftOut` is its code. */
+  extras?: { webmBytes: number; webmCpuS: number; gifBytes?: number; gifLeftOut?: string; gifCpuS: number };
 }
 
 const summary = (runs: Measured[]): Timed => ({ wallS: median(runs.map((r) => r.wallS)), cpuS: median(runs.map((r) => r.cpuS)) });
@@ -116,10 +117,12 @@ async function benchTape(tape: BenchTape, work: string, cli: string): Promise<Ta
     const mp4Only = summary(runs.node).cpuS;
     const webm = await measured(nodeCli(path.join(dir, 'webm'), '--outputs', 'webm'), { cwd: REPO });
     const gif = await measured(nodeCli(path.join(dir, 'gif'), '--outputs', 'gif'), { cwd: REPO });
+    const gifBytes = (await stat(path.join(dir, 'gif', 'bench.gif')).catch(() => undefined))?.size;
+    const warnings = (JSON.parse(gif.stdout.trim().split('\n').pop() || '{}') as { warnings?: Array<{ code?: string }> }).warnings ?? [];
     extras = {
       webmBytes: (await stat(path.join(dir, 'webm', 'bench.webm'))).size,
       webmCpuS: webm.cpuS - mp4Only,
-      gifBytes: (await stat(path.join(dir, 'gif', 'bench.gif'))).size,
+      ...(gifBytes !== undefined ? { gifBytes } : { gifLeftOut: warnings.map((w) => w.code).join(', ') || 'no GIF' }),
       gifCpuS: gif.cpuS - mp4Only,
     };
   }
@@ -189,7 +192,7 @@ function report(all: TapeFigures[], header: string[]): string[] {
     lines.push('| --- | ---: | ---: | ---: | ---: | ---: |');
     for (const r of withExtras) {
       const e = r.extras!;
-      lines.push(`| ${r.tape.name} | ${kib(r.npm.bytes)} | ${kib(e.webmBytes)} | +${f2(e.webmCpuS)} | ${kib(e.gifBytes)} | +${f2(e.gifCpuS)} |`);
+      lines.push(`| ${r.tape.name} | ${kib(r.npm.bytes)} | ${kib(e.webmBytes)} | +${f2(e.webmCpuS)} | ${e.gifBytes !== undefined ? kib(e.gifBytes) : `left out (${e.gifLeftOut})`} | +${f2(e.gifCpuS)} |`);
     }
   }
 

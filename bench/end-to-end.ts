@@ -4,8 +4,8 @@
 // runs it; real processes, ZIP host and callback receiver on loopback. Rewrites its section of
 // bench/RESULTS.md.
 
-import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { fork, spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { post, ROOT, startOven, TEST_SECRET, until, type OvenProcess } from '../test/helpers/oven.ts';
@@ -31,12 +31,37 @@ function cliBake(cli: string, zip: string, out: string): Promise<number> {
 interface Figures {
   endToEnd: number;
   stages: Record<string, number>;
+  /** Peak resident MiB of the bake process that baked the measured jobs (its ffmpeg not included). */
+  bakeProcessPeakMb?: number;
+}
+
+/** A /proc/<pid>/status field in MiB (VmRSS now, VmHWM the peak so far). */
+async function statusMb(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number | undefined> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  const kb = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1];
+  return kb === undefined ? undefined : Number(kb) / 1024;
+}
+
+/** What a bake process costs before any bake: fork → its `ready` message, and its memory then. */
+async function bakeProcessStart(childModule: string): Promise<{ ms: number; rssMb: number }> {
+  const started = performance.now();
+  // As the compiled server forks it: no tsx, the heap capped at half the default memory ceiling.
+  const child = fork(childModule, [], { execArgv: ['--max-old-space-size=320'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization: 'json' });
+  await new Promise<void>((resolve, reject) => {
+    child.on('message', (m: { cmd?: string }) => m.cmd === 'ready' && resolve());
+    child.once('exit', (code) => reject(new Error(`the bake process exited ${code} before it was ready`)));
+  });
+  const ms = performance.now() - started;
+  const rssMb = (await statusMb(child.pid!, 'VmRSS')) ?? NaN;
+  child.kill();
+  return { ms, rssMb };
 }
 
 /** RUNS bakes of the tape through `api`, one after another: accepted → callback received. */
 async function throughService(api: OvenProcess, host: ZipHost, receiver: Receiver, zip: Buffer, tag: string): Promise<Figures> {
   const endToEnd: number[] = [];
   const stages: Record<string, number>[] = [];
+  const bakePids = new Set<number>();
   // One bake first, not measured: the bake process warms up (the pool starts its processes at
   // start-up; BullMQ starts its sandbox at the first job).
   for (let i = -1; i < RUNS; i++) {
@@ -48,6 +73,8 @@ async function throughService(api: OvenProcess, host: ZipHost, receiver: Receive
     if (r.status !== 202) throw new Error(`POST /bake answered ${r.status}: ${r.text}`);
     await receiver.waitFor(seen + 1, 180_000);
     if (i < 0) continue;
+    const took = api.logs().find((l) => l.msg === 'bake process took the job' && l.jobId === r.json.jobId);
+    if (typeof took?.pid === 'number') bakePids.add(took.pid);
     endToEnd.push(performance.now() - started);
     const status = await until(async () => {
       const s = await (await fetch(`${api.url}/status/${r.json.jobId}`)).json();
@@ -56,7 +83,12 @@ async function throughService(api: OvenProcess, host: ZipHost, receiver: Receive
     stages.push(status.stageMs ?? {});
   }
   const stageMedian = (name: string) => median(stages.map((s) => s[name] ?? 0));
-  return { endToEnd: median(endToEnd), stages: Object.fromEntries(['downloading', 'extracting', 'encoding', 'uploading'].map((s) => [s, Math.round(stageMedian(s))])) };
+  const peaks = (await Promise.all([...bakePids].map((pid) => statusMb(pid, 'VmHWM')))).filter((mb) => mb !== undefined);
+  return {
+    endToEnd: median(endToEnd),
+    stages: Object.fromEntries(['downloading', 'extracting', 'encoding', 'uploading'].map((s) => [s, Math.round(stageMedian(s))])),
+    ...(peaks.length ? { bakeProcessPeakMb: Math.max(...peaks) } : {}),
+  };
 }
 
 async function main(): Promise<void> {
@@ -77,8 +109,13 @@ async function main(): Promise<void> {
     const zipPath = path.join(work, 'tape-8s.zip');
     await writeFile(zipPath, zip);
 
-    const embedded = await throughService(await start({}), host, receiver, zip, 'embedded');
+    const server = await start({ OVEN_CONCURRENCY: '1' });
+    const embedded = await throughService(server, host, receiver, zip, 'embedded');
+    const serverMb = await statusMb(server.proc.pid!, 'VmHWM');
     for (const o of ovens.splice(0)) await o.cleanup();
+
+    const starts: Array<{ ms: number; rssMb: number }> = [];
+    for (let i = 0; i < RUNS + 2; i++) starts.push(await bakeProcessStart(path.join(path.dirname(entry), 'jobs/bake-child.js')));
 
     const space = { OVEN_REDIS_URL: redis.url, ...spacesEnv(s3), OVEN_CONCURRENCY: '1' };
     const api = await start({ ...space, OVEN_ROLE: 'api' });
@@ -102,6 +139,16 @@ async function main(): Promise<void> {
       row('POST /bake accepted → callback received, embedded mode (local storage)', embedded),
       row('the same, Redis mode: one API, one worker, s3rver as the Space', clustered),
       `| bare bake of the same ZIP by the CLI (\`node service/cli.js\`, process start included) | ${Math.round(cliMs)} | | |`,
+      '',
+      'What isolating each bake in its own process costs (embedded mode, `OVEN_CONCURRENCY=1`):',
+      '',
+      '| figure | value |',
+      '| --- | ---: |',
+      `| a bake process's start, fork → ready (median of ${starts.length}; paid at the server's start and after a crash, not per bake: the pool keeps it) | ${Math.round(median(starts.map((x) => x.ms)))} ms |`,
+      `| an idle bake process's memory (resident) | ${median(starts.map((x) => x.rssMb)).toFixed(0)} MiB |`,
+      `| the bake process's peak while baking (its ffmpeg not included; \`OVEN_BAKE_MEMORY_MB\` weighs both) | ${embedded.bakeProcessPeakMb?.toFixed(0) ?? '?'} MiB |`,
+      `| the server's own peak over the same bakes | ${serverMb?.toFixed(0) ?? '?'} MiB |`,
+      `| per bake, accepted → callback minus the bare CLI bake (queue, IPC, upload, callback; the CLI's own process start is in the CLI's figure) | ${Math.round(embedded.endToEnd - cliMs)} ms |`,
     ];
     console.log(lines.join('\n'));
     await recordSection('e2e', 'npm run bench:e2e', ['## End to end', '', ...lines]);

@@ -9,11 +9,10 @@
 //   npm run reliability -- --no-write   print only, leave bench/RESULTS.md alone
 //   RELIABILITY_SEED=7 npm run reliability   other kill moments
 
-import { execFile, spawn } from 'node:child_process';
-import os from 'node:os';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { describeMachine } from './measure.ts';
 import { recordSection } from './results.ts';
 import {
   callbackFaults,
@@ -77,13 +76,6 @@ async function hostileCorpus(): Promise<Outcome<string>> {
 
 const s = (ms: number) => (ms / 1000).toFixed(1);
 
-async function machine(): Promise<string> {
-  const run = promisify(execFile);
-  const ffmpeg = (await run('ffmpeg', ['-version']).catch(() => ({ stdout: 'ffmpeg ?' }))).stdout.split('\n')[0]!.replace(/ Copyright.*/, '');
-  const cpu = os.cpus()[0]?.model.replace(/\s+/g, ' ').trim() ?? 'unknown CPU';
-  return `${cpu}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM; Node ${process.version}; ${ffmpeg}; ${os.type()} ${os.release()}`;
-}
-
 async function main(): Promise<void> {
   const write = !process.argv.includes('--no-write');
   const seed = Number(process.env.RELIABILITY_SEED ?? 20261124);
@@ -114,7 +106,7 @@ async function main(): Promise<void> {
   };
   say('## Reliability');
   say();
-  say(`Run ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC on ${await machine()}; took ${s(Date.now() - started.getTime())} s.`);
+  say(`Run ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC on ${await describeMachine()}; took ${s(Date.now() - started.getTime())} s.`);
   say('`npm run reliability` (bench/reliability.ts): the real service process on loopback, with real servers for ZIPs, S3 (s3rver behind an outage proxy) and callbacks. CI runs shorter versions of the same scenarios (test/reliability/faults.test.ts, load.test.ts).');
   say();
 

@@ -11,7 +11,7 @@ import type { Tape } from './tape.ts';
 
 /**
  * libvpx-vp9 settings, chosen by measurement on one core (8 s 320×240 busy tape at 3×, against the
- * MP4 of the same frames; SSIM against the frames at their recorded times). VP9 cannot match x264 `ultrafast` for speed: its fastest mode, `realtime` at
+ * MP4 of the same frames; SSIM against the frames at their recorded times). VP9 cannot match x264 for speed: its fastest mode, `realtime` at
  * `cpu-used 8`, still takes about 2.4× the MP4's CPU on the 8 s busy tape, and slower modes far
  * more (`good` at `cpu-used 5`: 20×). crf 24 gives the MP4's SSIM there, at about 1.6× its bytes;
  * `-tune-content screen` would make it as small as the MP4 for a quarter more CPU. Realtime
