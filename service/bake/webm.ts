@@ -11,12 +11,13 @@ import type { Tape } from './tape.ts';
 
 /**
  * libvpx-vp9 settings, chosen by measurement on one core (8 s 320×240 busy tape at 3×, against the
- * MP4 of the same frames; SSIM against the frames at their recorded times). VP9 cannot match x264 for speed: its fastest mode, `realtime` at
- * `cpu-used 8`, still takes about 2.4× the MP4's CPU on the 8 s busy tape, and slower modes far
- * more (`good` at `cpu-used 5`: 20×). crf 24 gives the MP4's SSIM there, at about 1.6× its bytes;
- * `-tune-content screen` would make it as small as the MP4 for a quarter more CPU. Realtime
- * encodes look no frames ahead, so `lag-in-frames 0` only frees the unused look-ahead buffers
- * (~45 MB). libvpx already splits 960-wide frames into two tile columns, for players' threads.
+ * MP4 of the same frames; SSIM against the frames at their recorded times; bench/RESULTS.md). VP9
+ * cannot match x264 for speed: its fastest mode, `realtime` at `cpu-used 8`, takes ~7 s of CPU on
+ * that tape (x264 ~5 s), and slower modes far more (`good` at `cpu-used 5`: ~57 s). crf 24 gives
+ * the MP4's SSIM there; `-tune-content screen` at crf 27 would make the file a third smaller for a
+ * quarter more CPU. Realtime encodes look no frames ahead, so `lag-in-frames 0` only frees the
+ * unused look-ahead buffers (~45 MB). libvpx already splits 960-wide frames into two tile columns,
+ * for players' threads.
  */
 export const VP9_ARGS: readonly string[] = [
   '-deadline', 'realtime', '-cpu-used', '8', '-crf', '24', '-b:v', '0', '-lag-in-frames', '0',
