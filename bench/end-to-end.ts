@@ -73,9 +73,9 @@ async function throughService(api: OvenProcess, host: ZipHost, receiver: Receive
     if (r.status !== 202) throw new Error(`POST /bake answered ${r.status}: ${r.text}`);
     await receiver.waitFor(seen + 1, 180_000);
     if (i < 0) continue;
+    endToEnd.push(performance.now() - started);
     const took = api.logs().find((l) => l.msg === 'bake process took the job' && l.jobId === r.json.jobId);
     if (typeof took?.pid === 'number') bakePids.add(took.pid);
-    endToEnd.push(performance.now() - started);
     const status = await until(async () => {
       const s = await (await fetch(`${api.url}/status/${r.json.jobId}`)).json();
       return s.status === 'done' ? s : undefined;
