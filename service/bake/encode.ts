@@ -1,12 +1,11 @@
 // A read tape becomes an MP4: every frame at its recorded time, the soundtrack in sync,
 // upscaled by a whole factor with nearest-neighbour so pixel art stays crisp.
 
-import { stat, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+import { stat } from 'node:fs/promises';
 import { OvenError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { runFfmpeg } from './ffmpeg.ts';
-import { interruptedError } from './probe.ts';
+import { checkFramesEncoded, firstFrameOf, frameListInput, writeFrameList } from './frame-list.ts';
 import type { SizeBudget } from '../../contract/index.ts';
 import type { Tape } from './tape.ts';
 
@@ -92,33 +91,21 @@ export function evenUp(n: number): number {
   return n % 2 === 0 ? n : n + 1;
 }
 
-/** Seconds with microsecond precision, as ffconcat reads them. */
-function seconds(ms: number): string {
-  return (ms / 1000).toFixed(6);
+/** A video's size (MP4 and WebM alike): the whole upscale factor that fits, and the sides made even. */
+export interface VideoShape {
+  scale: number;
+  width: number;
+  height: number;
 }
 
-/**
- * An ffconcat list giving each frame its own duration. `option framerate 1000000` makes each PNG's
- * demuxer (and so the concat stream) count in microseconds; at the default 25 fps every start
- * would be rounded to 40 ms. The last frame is listed twice: the concat demuxer gives the last
- * entry no length, so the repeat marks where the tape ends.
- */
-export function concatList(tape: Tape, listDir: string): string {
-  const lines = ['ffconcat version 1.0'];
-  const entry = (framePath: string): string => {
-    const rel = path.relative(listDir, framePath).split(path.sep).join('/');
-    // Names are ours (made by the unpacker), but keep the list unambiguous whatever they are.
-    if (!/^[A-Za-z0-9._/-]+$/.test(rel) || rel.startsWith('../') || rel.startsWith('/')) {
-      throw new OvenError('INTERNAL', 'A frame file has a name the encoder cannot list.');
-    }
-    return `file ${rel}\noption framerate 1000000`;
-  };
-  for (const frame of tape.frames) {
-    lines.push(entry(frame.path), `duration ${seconds(frame.durationMs)}`);
-  }
-  const last = tape.frames[tape.frames.length - 1];
-  if (last) lines.push(entry(last.path));
-  return lines.join('\n') + '\n';
+export function videoShape(tape: Pick<Tape, 'width' | 'height'>, preferredScale: number): VideoShape {
+  const scale = scaleFactorFor(tape.width, tape.height, preferredScale);
+  return { scale, width: evenUp(tape.width * scale), height: evenUp(tape.height * scale) };
+}
+
+/** The filter that upscales with nearest-neighbour and pads an odd side with one black pixel (never a rescale). */
+export function upscaleFilter({ scale, width, height }: VideoShape): string {
+  return `scale=iw*${scale}:ih*${scale}:flags=neighbor,pad=${width}:${height}:0:0:black`;
 }
 
 /**
@@ -137,12 +124,9 @@ export function declaredFps(tape: Pick<Tape, 'frames' | 'durationMs'>): number {
   return Math.max(1, Math.ceil(average - 0.01), Math.round(1000 / median));
 }
 
-export interface Mp4Plan {
+export interface Mp4Plan extends VideoShape {
   listPath: string;
   soundtrackPath?: string;
-  scale: number;
-  width: number;
-  height: number;
   tapeSeconds: number;
   fps: number;
   rate: VideoRate;
@@ -163,11 +147,10 @@ export function x264Args(rate: VideoRate, fps: number, lookahead: number): strin
 export function mp4Args(plan: Mp4Plan): string[] {
   const { scale, width, height } = plan;
   return [
-    // -safe 0 is what allows the list's `option` lines; the list is ours and only files may be opened.
-    '-protocol_whitelist', 'file', '-f', 'concat', '-safe', '0', '-i', plan.listPath,
+    ...frameListInput(plan.listPath),
     ...(plan.soundtrackPath ? ['-protocol_whitelist', 'file', '-i', plan.soundtrackPath] : []),
     '-map', '0:v:0',
-    '-vf', `scale=iw*${scale}:ih*${scale}:flags=neighbor,pad=${width}:${height}:0:0:black`,
+    '-vf', upscaleFilter({ scale, width, height }),
     ...x264Args(plan.rate, plan.fps, lookaheadFor(width, height)),
     '-pix_fmt', 'yuv420p',
     // Keep the demuxer's timestamps: frames land on their recorded times, none duplicated or dropped.
@@ -180,19 +163,12 @@ export function mp4Args(plan: Mp4Plan): string[] {
 
 /** Writes the tape's concat list next to its frames and works out the MP4's shape. */
 export async function planMp4(tape: Tape, outPath: string, preferredScale: number, rate: VideoRate = { crf: X264.crf }): Promise<Mp4Plan> {
-  const first = tape.frames[0];
-  if (!first) throw new OvenError('TAPE_NO_FRAMES', 'The tape has no frames to encode.');
-  const scale = scaleFactorFor(tape.width, tape.height, preferredScale);
-  const listDir = path.dirname(first.path);
-  const listPath = path.join(listDir, 'frames.ffconcat');
-  await writeFile(listPath, concatList(tape, listDir));
+  const listPath = await writeFrameList(tape, tape.frames, 'frames.ffconcat');
   return {
     listPath,
     // Checked by the tape reader (wav.ts): a WAV header ffmpeg decodes.
     ...(tape.soundtrackPath ? { soundtrackPath: tape.soundtrackPath } : {}),
-    scale,
-    width: evenUp(tape.width * scale),
-    height: evenUp(tape.height * scale),
+    ...videoShape(tape, preferredScale),
     tapeSeconds: tape.durationMs / 1000,
     fps: declaredFps(tape),
     rate,
@@ -217,7 +193,7 @@ export function kbpsToFit(limitBytes: number, tapeSeconds: number, hasAudio: boo
  * just coarser); one that still does not fit, or would need too low a rate, fails MP4_TOO_LARGE.
  */
 export async function encodeTape(tape: Tape, outPath: string, options: EncodeOptions): Promise<EncodeResult> {
-  if (options.signal?.aborted) throw interruptedError(options.signal);
+  firstFrameOf(tape, options.signal);
   const plan = await planMp4(tape, outPath, options.scale);
   const hasAudio = Boolean(plan.soundtrackPath);
   const result = { width: plan.width, height: plan.height, scale: plan.scale, hasAudio };
@@ -258,10 +234,6 @@ async function runMp4(tape: Tape, plan: Mp4Plan, options: EncodeOptions, onProgr
       }
     },
   });
-  // One video frame per tape frame, plus the repeat that marks the end (see concatList): anything
-  // else means a frame was dropped, or played frames of its own (an animated PNG).
-  if (frames !== undefined && frames !== tape.frames.length + 1) {
-    throw new OvenError('ENCODE_FAILED', `The MP4 came out with ${frames - 1} frames for the tape's ${tape.frames.length}; a frame did not decode as one picture.`);
-  }
+  checkFramesEncoded('The MP4', frames, tape);
   return (await stat(plan.outPath)).size;
 }

@@ -6,7 +6,8 @@ import { rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { OvenError } from '../errors.ts';
 import { runFfmpeg } from './ffmpeg.ts';
-import { ffmpegPlumbing, firstFrameOf, progressOf, writeFrameList, type OutputOptions } from './outputs-common.ts';
+import { firstFrameOf, frameListInput, writeFrameList } from './frame-list.ts';
+import { ffmpegPlumbing, progressOf, type OutputOptions } from './outputs-common.ts';
 import type { Tape, TapeFrame } from './tape.ts';
 
 /** GIFs are for sharing and previews: at most 640 pixels on the long side, at most 2×. */
@@ -154,7 +155,7 @@ export async function encodeGif(tape: Tape, outPath: string, options: GifOptions
   const listPath = await writeFrameList(tape, shown, 'frames-gif.ffconcat');
   const palettePath = path.join(path.dirname(listPath), 'gif-palette.png');
   const partPath = `${outPath}.part`;
-  const input = ['-protocol_whitelist', 'file', '-f', 'concat', '-safe', '0', '-i', listPath];
+  const input = frameListInput(listPath);
   // Alpha is dropped as the MP4 drops it, so the palette holds only colours that are seen.
   const opaque = 'format=rgb24';
   const progress = progressOf(tape.durationMs / 1000, options.onProgress, [PALETTE_SHARE, 1]);

@@ -1,14 +1,8 @@
-// What the extra outputs (WebM, GIF) share with each other: the options every encode takes, the
-// checks before ffmpeg starts, the frame list on disk, and progress that only goes forward.
+// What the extra outputs (WebM, GIF) share with each other: the options every encode takes and
+// progress that only goes forward. Their frame lists are frame-list.ts's, as the MP4's are.
 
-import { writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import { OvenError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { concatList } from './encode.ts';
 import type { FfmpegOptions } from './ffmpeg.ts';
-import { interruptedError } from './probe.ts';
-import type { Tape, TapeFrame } from './tape.ts';
 
 export interface OutputOptions {
   ffmpegPath: string;
@@ -20,25 +14,6 @@ export interface OutputOptions {
   /** 0..1: ffmpeg's output time over the tape's length. */
   onProgress?: (fraction: number) => void;
   log?: Logger;
-}
-
-/** The tape's first frame, once it is known there is something to encode and nobody has stopped the bake. */
-export function firstFrameOf(tape: Tape, signal?: AbortSignal): TapeFrame {
-  const first = tape.frames[0];
-  if (!first) throw new OvenError('TAPE_NO_FRAMES', 'The tape has no frames to encode.');
-  if (signal?.aborted) throw interruptedError(signal);
-  return first;
-}
-
-/**
- * Writes an ffconcat list of `frames` (see concatList) next to the frames and returns its path.
- * Each output has a list of its own name: the encoders may run side by side on one tape folder.
- */
-export async function writeFrameList(tape: Tape, frames: TapeFrame[], name: string): Promise<string> {
-  const listDir = path.dirname(firstFrameOf(tape).path);
-  const listPath = path.join(listDir, name);
-  await writeFile(listPath, concatList({ ...tape, frames }, listDir));
-  return listPath;
 }
 
 /** The part of runFfmpeg's options that comes straight from the caller. */

@@ -3,10 +3,10 @@
 // in sync and cut where the tape ends.
 
 import { stat } from 'node:fs/promises';
-import { OvenError } from '../errors.ts';
-import { evenUp, scaleFactorFor } from './encode.ts';
+import { upscaleFilter, videoShape } from './encode.ts';
 import { runFfmpeg } from './ffmpeg.ts';
-import { ffmpegPlumbing, firstFrameOf, progressOf, writeFrameList, type OutputOptions } from './outputs-common.ts';
+import { checkFramesEncoded, firstFrameOf, frameListInput, writeFrameList } from './frame-list.ts';
+import { ffmpegPlumbing, progressOf, type OutputOptions } from './outputs-common.ts';
 import type { Tape } from './tape.ts';
 
 /**
@@ -48,16 +48,14 @@ export interface WebmResult {
 /** Encode `tape` into `outPath` (a .webm). The frame list is written next to the frames. */
 export async function encodeWebm(tape: Tape, outPath: string, options: WebmOptions): Promise<WebmResult> {
   firstFrameOf(tape, options.signal);
-  const scale = scaleFactorFor(tape.width, tape.height, options.scale);
-  const width = evenUp(tape.width * scale);
-  const height = evenUp(tape.height * scale);
+  const shape = videoShape(tape, options.scale);
   const listPath = await writeFrameList(tape, tape.frames, 'frames-webm.ffconcat');
 
   const tapeSeconds = tape.durationMs / 1000;
   const soundtrack = tape.soundtrackPath;
   const video = [
     '-map', '0:v:0',
-    '-vf', `scale=iw*${scale}:ih*${scale}:flags=neighbor,pad=${width}:${height}:0:0:black`,
+    '-vf', upscaleFilter(shape),
     '-c:v', 'libvpx-vp9', ...(options.vp9Args ?? VP9_ARGS),
     '-pix_fmt', 'yuv420p',
     // Keep the demuxer's timestamps; WebM counts in milliseconds, so each frame lands within 0.5 ms.
@@ -70,9 +68,8 @@ export async function encodeWebm(tape: Tape, outPath: string, options: WebmOptio
   const { frames } = await runFfmpeg({
     ...ffmpegPlumbing(options),
     what: 'the WebM',
-    // -safe 0 is what allows the list's `option` lines; the list is ours and only files may be opened.
     args: [
-      '-protocol_whitelist', 'file', '-f', 'concat', '-safe', '0', '-i', listPath,
+      ...frameListInput(listPath),
       ...(soundtrack ? ['-protocol_whitelist', 'file', '-i', soundtrack] : []),
       ...video, ...audio, '-sn', '-dn', '-map_metadata', '-1',
       // The index before the clusters, as faststart does for the MP4: a player can seek before it has the end.
@@ -81,10 +78,7 @@ export async function encodeWebm(tape: Tape, outPath: string, options: WebmOptio
     onTime: progress.onTime,
   });
   progress.finish();
-  // One frame per tape frame and the end marker, as for the MP4.
-  if (frames !== undefined && frames !== tape.frames.length + 1) {
-    throw new OvenError('ENCODE_FAILED', `The WebM came out with ${frames - 1} frames for the tape's ${tape.frames.length}; a frame did not decode as one picture.`);
-  }
+  checkFramesEncoded('The WebM', frames, tape);
   const { size: bytes } = await stat(outPath);
-  return { width, height, bytes };
+  return { width: shape.width, height: shape.height, bytes };
 }
