@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { Webhook } from 'standardwebhooks';
-import { getJson, post, startOven, TEST_SECRET, until, type OvenProcess } from '../helpers/oven.ts';
+import { getJson, post, settled, startOven, TEST_SECRET, until, type OvenProcess } from '../helpers/oven.ts';
 import { startReceiver, type Receiver } from '../helpers/receiver.ts';
 import { makeTapeZip } from '../helpers/tapes.ts';
 import { buildZip } from '../helpers/zip.ts';
@@ -33,13 +33,6 @@ function job(slug: string, zipUrl: string, extra: Record<string, unknown> = {}) 
     metadata: { note: 'echo me' },
     ...extra,
   };
-}
-
-async function finished(jobId: string) {
-  return until(async () => {
-    const { json } = await getJson(`${oven.url}/status/${jobId}`);
-    return json.status === 'done' || json.status === 'failed' ? json : undefined;
-  }, 60_000);
 }
 
 before(async () => {
@@ -94,7 +87,7 @@ describe('POST /bake refuses bad requests with {error, code}', () => {
     const { callbackSecret: _drop, ...body } = job('bearer-only', host.put('bearer-only.zip', goodZip));
     const r = await post(`${oven.url}/bake`, body, { authorization: `Bearer ${TEST_SECRET}` });
     assert.equal(r.status, 202);
-    await finished(r.json.jobId);
+    await settled(oven, r.json.jobId, 60_000);
   });
 
   test('400 for a missing field, wrong types, a bad slug and a non-http URL', async () => {
@@ -125,7 +118,7 @@ describe('POST /bake refuses bad requests with {error, code}', () => {
     assert.equal((await post(`${oven.url}/bake`, job('deep-33', 'http://127.0.0.1/a.zip', { metadata: nested(33) }))).status, 400);
     const ok = await post(`${oven.url}/bake`, job("deep-32", host.put("deep-32.zip", goodZip), { metadata: nested(32) }));
     assert.equal(ok.status, 202, ok.text);
-    await finished(ok.json.jobId);
+    await settled(oven, ok.json.jobId, 60_000);
   });
 
   test('404 JSON for an unknown job and an unknown path', async () => {
@@ -146,7 +139,7 @@ describe('a good tape', () => {
     assert.equal(r.json.statusUrl, `/status/${r.json.jobId}`);
     assert.equal(typeof r.json.position, 'number');
 
-    const done = await finished(r.json.jobId);
+    const done = await settled(oven, r.json.jobId, 60_000);
     assert.equal(done.status, 'done', JSON.stringify(done.error));
     assert.equal(done.progress, 1);
     assert.equal(done.result.frames, 8);
@@ -201,7 +194,7 @@ describe('a good tape', () => {
     assert.deepEqual(payload.metadata, { note: 'echo me' });
     for (const key of ['durationMs', 'frames', 'width', 'height', 'bytes']) assert.equal(typeof payload[key], 'number', key);
 
-    const view = await finished(r.json.jobId);
+    const view = await settled(oven, r.json.jobId, 60_000);
     await until(async () => (await getJson(`${oven.url}/status/${r.json.jobId}`)).json.callback.state === 'delivered', 10_000);
     assert.ok(!JSON.stringify(view).includes('token=abc'), 'status must not show the callback URL');
   });
@@ -213,13 +206,13 @@ describe('a good tape', () => {
     assert.equal(b.status, 202);
     assert.equal(a.json.jobId, b.json.jobId);
     assert.equal([a.json.duplicate, b.json.duplicate].filter(Boolean).length, 1);
-    await finished(a.json.jobId);
+    await settled(oven, a.json.jobId, 60_000);
     // Once ended, the same slug may be baked again (operators re-bake).
     const again = await post(`${oven.url}/bake`, job('dupe', url));
     assert.equal(again.status, 202);
     assert.notEqual(again.json.jobId, a.json.jobId);
     assert.equal(again.json.duplicate, undefined);
-    await finished(again.json.jobId);
+    await settled(oven, again.json.jobId, 60_000);
   });
 
   test('GET /status lists queued, active and recent jobs', async () => {
@@ -235,7 +228,7 @@ describe('a bad tape', () => {
     const before = receiver.requests.length;
     const r = await post(`${oven.url}/bake`, job('evil-tape', host.put('evil.zip', evil)));
     assert.equal(r.status, 202);
-    const failed = await finished(r.json.jobId);
+    const failed = await settled(oven, r.json.jobId, 60_000);
     assert.equal(failed.status, 'failed');
     assert.equal(failed.error.code, 'ZIP_UNSAFE_PATH');
     const [callback] = (await receiver.waitFor(before + 1, 20_000)).slice(before);
@@ -251,7 +244,7 @@ describe('a bad tape', () => {
 
   test('a ZIP that does not exist fails with FETCH_HTTP_STATUS', async () => {
     const r = await post(`${oven.url}/bake`, job('missing-zip', `${host.url}/missing.zip`));
-    const failed = await finished(r.json.jobId);
+    const failed = await settled(oven, r.json.jobId, 60_000);
     assert.equal(failed.error.code, 'FETCH_HTTP_STATUS');
   });
 });

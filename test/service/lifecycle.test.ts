@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { getJson, post, startOven, TEST_SECRET, until, type OvenProcess } from '../helpers/oven.ts';
+import { getJson, post, settled, startOven, TEST_SECRET, until, type OvenProcess } from '../helpers/oven.ts';
 import { startReceiver, type Receiver } from '../helpers/receiver.ts';
 import { makeTapeZip } from '../helpers/tapes.ts';
 import { startZipHost, type ZipHost } from '../helpers/zip-host.ts';
@@ -27,13 +27,6 @@ function job(slug: string, zipUrl: string, callbackPath = '/cb') {
 
 async function statusOf(o: OvenProcess, jobId: string) {
   return (await getJson(`${o.url}/status/${jobId}`)).json;
-}
-
-async function settled(o: OvenProcess, jobId: string, timeoutMs = 60_000) {
-  return until(async () => {
-    const s = await statusOf(o, jobId);
-    return s.status === 'done' || s.status === 'failed' ? s : undefined;
-  }, timeoutMs);
 }
 
 function callbacksFor(jobId: string) {
@@ -75,15 +68,15 @@ test('a full queue answers 429 with Retry-After, and every accepted job still fi
   assert.equal(c.status, 429);
   assert.equal(c.json.code, 'QUEUE_FULL');
   assert.match(c.headers.get('retry-after') ?? '', /^\d+$/);
-  assert.equal((await settled(o, a.json.jobId)).status, 'done');
-  assert.equal((await settled(o, b.json.jobId)).status, 'done');
+  assert.equal((await settled(o, a.json.jobId, 60_000)).status, 'done');
+  assert.equal((await settled(o, b.json.jobId, 60_000)).status, 'done');
 });
 
 test('a callback answered 500 is retried with the same webhook-id until it is delivered', async () => {
   const o = await oven();
   receiver.respond({ status: 500 }, { status: 500 });
   const r = await post(`${o.url}/bake`, job('cb-500', host.put('cb-500.zip', zip), '/cb-500'));
-  await settled(o, r.json.jobId);
+  await settled(o, r.json.jobId, 60_000);
   const s = await until(async () => {
     const v = await statusOf(o, r.json.jobId);
     return v.callback?.state === 'delivered' ? v : undefined;
@@ -120,8 +113,8 @@ test('SIGKILL mid-bake, then a restart: every job ends with exactly one callback
   await first.exited;
 
   const second = await oven({ dataDir: first.dataDir, tempDir: first.tempDir, env: { OVEN_CONCURRENCY: '1' } });
-  const a = await settled(second, slow.json.jobId);
-  const b = await settled(second, waiting.json.jobId);
+  const a = await settled(second, slow.json.jobId, 60_000);
+  const b = await settled(second, waiting.json.jobId, 60_000);
   assert.equal(a.status, 'done');
   assert.equal(a.attempts, 2, 'the interrupted bake started again');
   assert.equal(b.status, 'done');
@@ -152,7 +145,7 @@ test('SIGTERM drains: new jobs get 503, the running bake finishes, the waiting o
   assert.equal(savedWaiting.status, 'queued');
 
   const second = await oven({ dataDir: first.dataDir, tempDir: first.tempDir });
-  assert.equal((await settled(second, waiting.json.jobId)).status, 'done');
+  assert.equal((await settled(second, waiting.json.jobId, 60_000)).status, 'done');
 });
 
 test('a bake still running when the drain time ends is put back and finished after restart', async () => {
@@ -165,7 +158,7 @@ test('a bake still running when the drain time ends is put back and finished aft
   assert.equal(saved.status, 'queued');
   host.put('drain-slow.zip', zip);
   const second = await oven({ dataDir: first.dataDir, tempDir: first.tempDir });
-  assert.equal((await settled(second, r.json.jobId)).status, 'done');
+  assert.equal((await settled(second, r.json.jobId, 60_000)).status, 'done');
   assert.equal(callbacksFor(r.json.jobId).length >= 1, true);
 });
 
