@@ -101,7 +101,7 @@ test('one API and two workers bake a burst, each job once, its MP4 served from t
   }
   assert.deepEqual(accepted.map((a) => a.status), Array(6).fill(202));
   for (const a of accepted) await assertBakedOnce(api, a.json.jobId);
-  const progress = receiver.requests.filter((q) => q.url === '/progress' && JSON.parse(q.body).jobId === accepted[0]!.json.jobId).map((q) => JSON.parse(q.body));
+  const progress = receiver.requestsFor(accepted[0]!.json.jobId, '/progress').map((q) => JSON.parse(q.body));
   assert.ok(progress.length >= 2 && progress.every((p) => p.type === 'bake.progress'), `progress webhooks: ${JSON.stringify(progress)}`);
   const withGif = JSON.parse(callbacksFor(accepted[0]!.json.jobId)[0]!.body);
   assert.ok(withGif.outputs.gif.startsWith(`${s3.endpoint}/${s3.bucket}/tapes/burst-0.gif`), withGif.outputs.gif);

@@ -29,16 +29,6 @@ async function statusOf(o: OvenProcess, jobId: string) {
   return (await getJson(`${o.url}/status/${jobId}`)).json;
 }
 
-function callbacksFor(jobId: string) {
-  return receiver.requests.filter((r) => {
-    try {
-      return JSON.parse(r.body).jobId === jobId;
-    } catch {
-      return false;
-    }
-  });
-}
-
 /** A ZIP that takes about `seconds` to download. */
 function slowZipUrl(name: string, seconds: number) {
   return host.put(name, zip, { kind: 'trickle', bytesPerSecond: Math.ceil(zip.length / seconds) });
@@ -82,7 +72,7 @@ test('a callback answered 500 is retried with the same webhook-id until it is de
     return v.callback?.state === 'delivered' ? v : undefined;
   }, 20_000);
   assert.equal(s.status, 'done', 'a failing receiver never turns a good bake into a failed one');
-  const calls = callbacksFor(r.json.jobId);
+  const calls = receiver.requestsFor(r.json.jobId);
   assert.equal(calls.length, 3);
   assert.equal(new Set(calls.map((c) => c.headers['webhook-id'])).size, 1);
   assert.equal(s.callback.attempts, 3);
@@ -97,7 +87,7 @@ test('a receiver that is down, then up, gets the callback', async () => {
     assert.equal((await statusOf(o, r.json.jobId)).callback.state, 'pending');
     await receiver.up();
     await until(async () => (await statusOf(o, r.json.jobId)).callback?.state === 'delivered', 20_000);
-    assert.equal(callbacksFor(r.json.jobId).length, 1);
+    assert.equal(receiver.requestsFor(r.json.jobId).length, 1);
   } finally {
     await receiver.up().catch(() => {});
   }
@@ -118,10 +108,10 @@ test('SIGKILL mid-bake, then a restart: every job ends with exactly one callback
   assert.equal(a.status, 'done');
   assert.equal(a.attempts, 2, 'the interrupted bake started again');
   assert.equal(b.status, 'done');
-  await until(async () => callbacksFor(slow.json.jobId).length === 1 && callbacksFor(waiting.json.jobId).length === 1, 20_000);
+  await until(async () => receiver.requestsFor(slow.json.jobId).length === 1 && receiver.requestsFor(waiting.json.jobId).length === 1, 20_000);
   await new Promise((r) => setTimeout(r, 500));
-  assert.equal(callbacksFor(slow.json.jobId).length, 1);
-  assert.equal(callbacksFor(waiting.json.jobId).length, 1);
+  assert.equal(receiver.requestsFor(slow.json.jobId).length, 1);
+  assert.equal(receiver.requestsFor(waiting.json.jobId).length, 1);
   // The killed bake's work folder was cleaned when the job ended again.
   await until(async () => (await readdir(path.join(second.tempDir, 'oven-jobs'))).length === 0, 10_000);
 });
@@ -159,7 +149,7 @@ test('a bake still running when the drain time ends is put back and finished aft
   host.put('drain-slow.zip', zip);
   const second = await oven({ dataDir: first.dataDir, tempDir: first.tempDir });
   assert.equal((await settled(second, r.json.jobId, 60_000)).status, 'done');
-  assert.equal(callbacksFor(r.json.jobId).length >= 1, true);
+  assert.equal(receiver.requestsFor(r.json.jobId).length >= 1, true);
 });
 
 test('/health answers 503 naming the problem when ffmpeg is missing', async () => {

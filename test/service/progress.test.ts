@@ -145,7 +145,7 @@ test('progress webhooks: signed bake.progress POSTs to progressUrl at each stage
   const jobId = r.json.jobId as string;
   await until(() => receiver.requests.some((q) => q.url === '/cb' && JSON.parse(q.body).jobId === jobId), 90_000);
   await new Promise((resolve) => setTimeout(resolve, 1000));
-  const progress = receiver.requests.filter((q) => q.url.startsWith('/progress') && JSON.parse(q.body).jobId === jobId);
+  const progress = receiver.requestsFor(jobId, '/progress');
   const terminal = receiver.requests.filter((q) => q.url === '/cb' && JSON.parse(q.body).jobId === jobId);
   assert.equal(terminal.length, 1);
   assert.equal(JSON.parse(terminal[0]!.body).status, 'success', 'only the terminal body goes to callbackUrl');
