@@ -14,7 +14,7 @@ import { Client, Pool } from 'undici';
 import { getJson, post, startOven, TEST_SECRET, until, type OvenProcess, type StartOptions } from '../helpers/oven.ts';
 import { startReceiver, type Answer, type Receiver } from '../helpers/receiver.ts';
 import { startS3OutageProxy } from '../helpers/s3-outage.ts';
-import { startS3 } from '../helpers/s3.ts';
+import { spacesEnv, startS3 } from '../helpers/s3.ts';
 import { makeTapeZip, random as seededRandom } from '../helpers/tapes.ts';
 import { startZipHost, type ZipHost } from '../helpers/zip-host.ts';
 
@@ -211,11 +211,7 @@ export async function s3Outage(outageMs: number): Promise<RecoveryFigure & { err
     const receiver = await res.receiver();
     const o = await res.oven({
       env: {
-        AT_BLOBS_SPACES_KEY: s3.key,
-        AT_BLOBS_SPACES_SECRET: s3.secret,
-        AT_BLOBS_SPACES_ENDPOINT: proxy.endpoint,
-        AT_BLOBS_SPACES_BUCKET: s3.bucket,
-        AT_BLOBS_SPACES_FORCE_PATH_STYLE: 'true',
+        ...spacesEnv(s3, proxy.endpoint),
         OVEN_JOB_RETRY_BASE_MS: '1000',
       },
     });

@@ -12,7 +12,7 @@ import { after, before, test } from 'node:test';
 import { hostileZips } from '../helpers/hostile-zips.ts';
 import { getJson, post, startOven, until, type OvenProcess } from '../helpers/oven.ts';
 import { startReceiver, type Receiver } from '../helpers/receiver.ts';
-import { startS3, type S3Server } from '../helpers/s3.ts';
+import { spacesEnv, startS3, type S3Server } from '../helpers/s3.ts';
 import { makeTapeZip } from '../helpers/sample-tape.ts';
 import { startZipHost, type ZipHost } from '../helpers/zip-host.ts';
 
@@ -109,11 +109,7 @@ before(async () => {
   oven = await startOven({
     env: {
       CALLBACK_SECRET,
-      AT_BLOBS_SPACES_KEY: s3.key,
-      AT_BLOBS_SPACES_SECRET: s3.secret,
-      AT_BLOBS_SPACES_ENDPOINT: s3.endpoint,
-      AT_BLOBS_SPACES_BUCKET: s3.bucket,
-      AT_BLOBS_SPACES_FORCE_PATH_STYLE: 'true',
+      ...spacesEnv(s3),
       // Private networks are allowed (everything here is on loopback), but only this host name:
       // "localhost" URLs are refused, at POST time and at connect time.
       OVEN_ALLOWED_HOSTS: '127.0.0.1',

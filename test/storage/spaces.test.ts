@@ -9,17 +9,11 @@ import { downloadArtObject } from '../../service/storage/art.ts';
 import { BLOB_CACHE_CONTROL, createBlobStore, tapeKeys, artObjectKey } from '../../service/storage/index.ts';
 import { SpacesBlobStore } from '../../service/storage/spaces.ts';
 import { startS3OutageProxy } from '../helpers/s3-outage.ts';
-import { startS3, type S3Server } from '../helpers/s3.ts';
+import { spacesEnv, startS3, type S3Server } from '../helpers/s3.ts';
 
-function spacesEnv(s3: S3Server, endpoint: string, dataDir: string, key = s3.key): Record<string, string> {
-  return {
-    OVEN_DATA_DIR: dataDir,
-    AT_BLOBS_SPACES_KEY: key,
-    AT_BLOBS_SPACES_SECRET: s3.secret,
-    AT_BLOBS_SPACES_ENDPOINT: endpoint,
-    AT_BLOBS_SPACES_BUCKET: s3.bucket,
-    AT_BLOBS_SPACES_FORCE_PATH_STYLE: 'true',
-  };
+/** The Space settings of helpers/s3.ts through `endpoint`, with `key` as its key, and a data folder. */
+function storeEnv(s3: S3Server, endpoint: string, dataDir: string, key = s3.key): Record<string, string> {
+  return { OVEN_DATA_DIR: dataDir, ...spacesEnv({ ...s3, key }, endpoint) };
 }
 
 async function setup(t: { after: (fn: () => Promise<void> | void) => void }) {
@@ -36,7 +30,7 @@ async function setup(t: { after: (fn: () => Promise<void> | void) => void }) {
 
 test('a Space upload is public-read with Content-Type and Cache-Control, and its URL serves it back', async (t) => {
   const { s3, proxy, dir, file } = await setup(t);
-  const store = await createBlobStore(loadConfig(spacesEnv(s3, proxy.endpoint, dir)));
+  const store = await createBlobStore(loadConfig(storeEnv(s3, proxy.endpoint, dir)));
   assert.equal(store.kind, 'spaces');
   await store.check?.();
 
@@ -64,7 +58,7 @@ test('a Space upload is public-read with Content-Type and Cache-Control, and its
 
 test('an S3 endpoint answering 503 for a while, then recovering: the upload still succeeds', async (t) => {
   const { s3, proxy, dir, file } = await setup(t);
-  const config = loadConfig(spacesEnv(s3, proxy.endpoint, dir));
+  const config = loadConfig(storeEnv(s3, proxy.endpoint, dir));
   const store = new SpacesBlobStore(config.blobs!, { retry: { baseMs: 50, maxDelayMs: 300, budgetMs: 8000 } });
   proxy.outageFor(1500);
   const stored = await store.put('tapes/flaky.mp4', file, 'video/mp4');
@@ -76,7 +70,7 @@ test('an S3 endpoint answering 503 for a while, then recovering: the upload stil
 
 test('an outage longer than the retry budget fails as UPLOAD_FAILED, retryable', async (t) => {
   const { s3, proxy, dir, file } = await setup(t);
-  const store = new SpacesBlobStore(loadConfig(spacesEnv(s3, proxy.endpoint, dir)).blobs!, { retry: { baseMs: 50, maxDelayMs: 100, budgetMs: 400 } });
+  const store = new SpacesBlobStore(loadConfig(storeEnv(s3, proxy.endpoint, dir)).blobs!, { retry: { baseMs: 50, maxDelayMs: 100, budgetMs: 400 } });
   proxy.outageFor(60_000);
   await assert.rejects(store.put('tapes/never.mp4', file, 'video/mp4'), (err: OvenError) => {
     assert.equal(err.code, 'UPLOAD_FAILED');
@@ -88,7 +82,7 @@ test('an outage longer than the retry budget fails as UPLOAD_FAILED, retryable',
 
 test('a refused upload (unknown key; s3rver checks keys, not v4 signatures) fails at once, not retryable', async (t) => {
   const { s3, proxy, dir, file } = await setup(t);
-  const store = new SpacesBlobStore(loadConfig(spacesEnv(s3, proxy.endpoint, dir, 'NOT-A-KEY')).blobs!, { retry: { baseMs: 50, maxDelayMs: 100, budgetMs: 5000 } });
+  const store = new SpacesBlobStore(loadConfig(storeEnv(s3, proxy.endpoint, dir, 'NOT-A-KEY')).blobs!, { retry: { baseMs: 50, maxDelayMs: 100, budgetMs: 5000 } });
   await assert.rejects(store.put('tapes/x.mp4', file, 'video/mp4'), (err: OvenError) => {
     assert.equal(err.code, 'UPLOAD_FAILED');
     assert.equal(err.retryable, false);
@@ -115,7 +109,7 @@ test('artObjectKey recognises the art bucket in every URL style, and nothing els
 
 test('downloadArtObject fetches with credentials, caps the size and names a missing object', async (t) => {
   const { s3, dir, file } = await setup(t);
-  const config = loadConfig({ ...spacesEnv(s3, s3.endpoint, dir), ART_SPACES_KEY: s3.key, ART_SPACES_SECRET: s3.secret, ART_SPACES_ENDPOINT: s3.endpoint, ART_SPACES_BUCKET: s3.bucket });
+  const config = loadConfig({ ...storeEnv(s3, s3.endpoint, dir), ART_SPACES_KEY: s3.key, ART_SPACES_SECRET: s3.secret, ART_SPACES_ENDPOINT: s3.endpoint, ART_SPACES_BUCKET: s3.bucket });
   const art = config.art!;
   assert.equal(art.forcePathStyle, true);
   await (await createBlobStore(config)).put('tapes/in-art.zip', file, 'application/zip');
