@@ -19,6 +19,7 @@ let host: ZipHost;
 let receiver: Receiver;
 let quick: Buffer;
 let slow: Buffer;
+/** Every oven started; each test's are killed when it ends, passed or failed, so none bakes into the next. */
 const ovens: OvenProcess[] = [];
 
 before(async () => {
@@ -46,18 +47,15 @@ function clusterEnv(role: 'api' | 'worker' | 'all', extra: Record<string, string
   };
 }
 
-/** The test's ovens; each test's are killed when it ends, passed or failed, so none bakes into the next. */
-let current: OvenProcess[] = [];
 async function oven(role: 'api' | 'worker' | 'all', extra: Record<string, string> = {}, options: StartOptions = {}): Promise<OvenProcess> {
   const o = await startOven({ ...options, env: clusterEnv(role, extra) });
   ovens.push(o);
-  current.push(o);
   return o;
 }
 
 afterEach(async () => {
-  await Promise.all(current.map((o) => o.stop('SIGKILL')));
-  current = [];
+  // An oven already stopped is left as it is.
+  await Promise.all(ovens.map((o) => o.stop('SIGKILL')));
 });
 
 /** Process ids of the processes a process started (Linux: /proc/<pid>/task/<pid>/children). */
@@ -137,7 +135,7 @@ test('kill -9 of a worker mid-bake: the other worker takes the job once its lock
 
 test('Redis killed and restarted mid-run: no accepted job is lost, each ends with one callback', async () => {
   const api = await oven('api');
-  const worker = await oven('worker');
+  await oven('worker');
   const accepted: string[] = [];
   for (let i = 0; i < 3; i++) accepted.push((await post(`${api.url}/bake`, job(`redis-kill-${i}`, i === 0 ? slow : quick))).json.jobId);
   await until(async () => (await getJson(`${api.url}/status/${accepted[0]}`)).json.status !== 'queued', 60_000, 50);
@@ -154,7 +152,7 @@ test('Redis killed and restarted mid-run: no accepted job is lost, each ends wit
 
 test('the API killed while workers bake: they go on, callbacks go out, and the status is whole when it returns', async () => {
   const first = await oven('api');
-  const worker = await oven('worker');
+  await oven('worker');
   const accepted: string[] = [];
   for (let i = 0; i < 3; i++) accepted.push((await post(`${first.url}/bake`, job(`api-kill-${i}`, quick))).json.jobId);
   first.proc.kill('SIGKILL');
@@ -176,7 +174,7 @@ test('the same slug posted to two API processes at once makes one job; the queue
   const accepted = burst.filter((b) => b.status === 202);
   assert.equal(accepted.length, 3, `4 may wait, one is the twin: ${burst.map((b) => b.status)}`);
   assert.ok(burst.every((b) => b.status === 202 || (b.status === 429 && b.json.code === 'QUEUE_FULL')));
-  const worker = await oven('worker', { OVEN_CONCURRENCY: '2' });
+  await oven('worker', { OVEN_CONCURRENCY: '2' });
   for (const jobId of [twins[0]!.json.jobId, ...accepted.map((a) => a.json.jobId)]) await assertBakedOnce(apis[0]!, jobId);
 });
 
@@ -191,7 +189,7 @@ test('a worker drains on SIGTERM: it takes nothing new, hands its bake back, exi
   assert.ok(draining.logs().some((l) => l.msg === 'stopped' && l.requeued === 1), 'the running bake was handed back');
   const s = (await getJson(`${api.url}/status/${r.json.jobId}`)).json;
   assert.equal(s.status, 'queued', 'back in the queue');
-  const other = await oven('worker');
+  await oven('worker');
   await assertBakedOnce(api, r.json.jobId);
   assert.equal((await getJson(`${api.url}/status/${r.json.jobId}`)).json.error, null);
 });
@@ -207,11 +205,8 @@ test('refuses to start on a Redis that may evict keys, and in Redis mode without
   } finally {
     await evicting.stop();
   }
-  const env = clusterEnv('worker');
-  delete (env as Record<string, string | undefined>).AT_BLOBS_SPACES_KEY;
-  delete (env as Record<string, string | undefined>).AT_BLOBS_SPACES_SECRET;
-  delete (env as Record<string, string | undefined>).AT_BLOBS_SPACES_ENDPOINT;
-  delete (env as Record<string, string | undefined>).AT_BLOBS_SPACES_BUCKET;
+  const spaceSettings = ['AT_BLOBS_SPACES_KEY', 'AT_BLOBS_SPACES_SECRET', 'AT_BLOBS_SPACES_ENDPOINT', 'AT_BLOBS_SPACES_BUCKET'];
+  const env = Object.fromEntries(Object.entries(clusterEnv('worker')).filter(([name]) => !spaceSettings.includes(name)));
   const noSpace = await startOven({ env }).then(
     () => assert.fail('started'),
     (err: Error) => err.message,
