@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -16,9 +16,7 @@ import { loadConfig } from '../../service/config.ts';
 import { OvenError } from '../../service/errors.ts';
 import { encodeGif, gifScaleFor, gifTiming, GifTooLargeError, MIN_GIF_DELAY_CS, type GifTiming } from '../../service/bake/gif.ts';
 import { bakeLimitsFrom } from '../../service/bake/limits.ts';
-import { readTape, type Tape } from '../../service/bake/tape.ts';
-import { extractTape } from '../../service/bake/unzip.ts';
-import { decodeVideo, frameIndexOf, hitchyDurations, makeTapeZip, random, startsOf, steadyDurations, type TapeSpec } from '../helpers/tapes.ts';
+import { decodeVideo, frameIndexOf, hitchyDurations, random, startsOf, steadyDurations, unpackedTape, type TapeSpec } from '../helpers/tapes.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const limits = bakeLimitsFrom(loadConfig({}));
@@ -32,15 +30,7 @@ after(async () => {
 });
 
 /** A generated tape, zipped, unpacked and checked as a bake does it. */
-async function tapeOf(spec: TapeSpec): Promise<{ tape: Tape; dir: string }> {
-  const dir = await mkdtemp(path.join(root, 'job-'));
-  const zipPath = path.join(dir, 'tape.zip');
-  await writeFile(zipPath, await makeTapeZip(spec));
-  const extracted = await extractTape(zipPath, path.join(dir, 'tape'), { maxEntries: limits.maxEntries, maxUnzippedBytes: limits.maxUnzippedBytes });
-  const tape = await readTape(extracted, { maxTapeSeconds: limits.maxTapeSeconds, maxFramePixels: limits.maxFramePixels });
-  await mkdir(path.join(dir, 'out'));
-  return { tape, dir };
-}
+const tapeOf = (spec: TapeSpec) => unpackedTape(root, spec, limits);
 
 function gifOptions(maxBytes = 50 * 1024 * 1024) {
   return { ffmpegPath: limits.ffmpegPath, timeoutSeconds: 60, maxBytes };

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createReadStream, existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -16,10 +16,8 @@ import { chromium } from 'playwright-core';
 import { loadConfig } from '../../service/config.ts';
 import { encodeTape } from '../../service/bake/encode.ts';
 import { bakeLimitsFrom } from '../../service/bake/limits.ts';
-import { readTape, type Tape } from '../../service/bake/tape.ts';
-import { extractTape } from '../../service/bake/unzip.ts';
 import { encodeWebm } from '../../service/bake/webm.ts';
-import { decodeVideoFrames, hitchyDurations, makeTapeZip, startsOf, steadyDurations, type TapeSpec, probeStreams } from '../helpers/tapes.ts';
+import { decodeVideoFrames, hitchyDurations, startsOf, steadyDurations, type TapeSpec, probeStreams, unpackedTape } from '../helpers/tapes.ts';
 
 const run = promisify(execFile);
 const CHROMIUM = '/usr/bin/chromium';
@@ -34,16 +32,7 @@ after(async () => {
 });
 
 /** A generated tape, zipped, unpacked and checked as a bake does it. */
-async function tapeOf(spec: TapeSpec): Promise<{ tape: Tape; out: string }> {
-  const dir = await mkdtemp(path.join(root, 'job-'));
-  const zipPath = path.join(dir, 'tape.zip');
-  await writeFile(zipPath, await makeTapeZip(spec));
-  const extracted = await extractTape(zipPath, path.join(dir, 'tape'), { maxEntries: limits.maxEntries, maxUnzippedBytes: limits.maxUnzippedBytes });
-  const tape = await readTape(extracted, { maxTapeSeconds: limits.maxTapeSeconds, maxFramePixels: limits.maxFramePixels });
-  const out = path.join(dir, 'out');
-  await mkdir(out);
-  return { tape, out };
-}
+const tapeOf = (spec: TapeSpec) => unpackedTape(root, spec, limits);
 
 const options = { ffmpegPath: limits.ffmpegPath, scale: limits.scale, timeoutSeconds: 60 };
 

@@ -2,8 +2,13 @@
 // of big black/white blocks, so a test can decode a baked MP4 and tell which frame shows when.
 
 import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
+import type { BakeLimits } from '../../service/bake/limits.ts';
+import { readTape, type Tape } from '../../service/bake/tape.ts';
+import { extractTape } from '../../service/bake/unzip.ts';
 import { buildZip } from './zip.ts';
 
 const run = promisify(execFile);
@@ -258,6 +263,21 @@ export async function makeTapeZip(spec: TapeSpec): Promise<Buffer> {
 }
 
 /** Durations of a steady tape at `fps` lasting about `seconds` (e.g. 16.67 ms at 60 fps). */
+/**
+ * A generated tape, zipped, unpacked and checked as a bake does it, in a new folder under `root`:
+ * the tape, that folder, and an empty `out` folder in it for what is encoded.
+ */
+export async function unpackedTape(root: string, spec: TapeSpec, limits: BakeLimits): Promise<{ tape: Tape; dir: string; out: string }> {
+  const dir = await mkdtemp(path.join(root, 'job-'));
+  const zipPath = path.join(dir, 'tape.zip');
+  await writeFile(zipPath, await makeTapeZip(spec));
+  const extracted = await extractTape(zipPath, path.join(dir, 'tape'), { maxEntries: limits.maxEntries, maxUnzippedBytes: limits.maxUnzippedBytes });
+  const tape = await readTape(extracted, { maxTapeSeconds: limits.maxTapeSeconds, maxFramePixels: limits.maxFramePixels });
+  const out = path.join(dir, 'out');
+  await mkdir(out);
+  return { tape, dir, out };
+}
+
 export function steadyDurations(seconds: number, fps = 60): number[] {
   const d = Math.round(100000 / fps) / 100;
   return Array.from({ length: Math.round(seconds * fps) }, () => d);
