@@ -4,7 +4,7 @@
 // luma, frame by frame at the recorded times), declared level, wall and CPU time, the overhead around
 // ffmpeg, peak memory, and what the WebM and GIF outputs add; rewrites its section of bench/RESULTS.md.
 
-import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { mp4Args, planMp4, X264 } from '../service/bake/encode.ts';
@@ -30,7 +30,6 @@ interface TapeFigures {
   tape: BenchTape;
   rounds: number;
   frames: number;
-  tapeS: number;
   firstFps: number;
   firstDriftMs: number;
   first: Timed & { bytes: number; ssim: Ssim; level: number; size: string; peakMb?: number };
@@ -49,7 +48,7 @@ function firstOvenCommand(fps: number, out: string): string[] {
   return [
     'ffmpeg', '-nostdin', '-loglevel', 'error', '-y',
     '-r', String(fps), '-i', 'frame-%05d.png', '-i', 'soundtrack.wav',
-    '-vf', 'scale=iw*3:ih*3:flags=neighbor,scale=trunc(iw/2)*2:trunc(ih/2)*2:flags=neighbor',
+    '-vf', `scale=iw*${FIRST_OVEN_SCALE}:ih*${FIRST_OVEN_SCALE}:flags=neighbor,scale=trunc(iw/2)*2:trunc(ih/2)*2:flags=neighbor`,
     '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-b:a', '128k', '-movflags', '+faststart', out,
   ];
 }
@@ -88,11 +87,10 @@ async function benchTape(tape: BenchTape, work: string, cli: string): Promise<Ta
   const dir = path.join(work, tape.name.replace(/\W+/g, '-'));
   const { framesDir, zip, durationsMs } = await writeBenchTape(tape, dir);
   const frames = durationsMs.length;
-  const tapeMs = durationsMs.reduce((a, b) => a + b, 0);
   const floor = await floorCommand(zip, dir);
 
   // The first oven chose its rate as frames over the soundtrack's length.
-  const audioS = Number((await run('ffprobe', ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', path.join(framesDir, 'soundtrack.wav')])).stdout);
+  const audioS = (await probeStreams(path.join(framesDir, 'soundtrack.wav'))).formatSeconds;
   const firstFps = Math.round(frames / audioS);
   const firstMp4 = path.join(dir, 'first-oven.mp4');
   const npmOut = path.join(dir, 'npm');
@@ -107,16 +105,15 @@ async function benchTape(tape: BenchTape, work: string, cli: string): Promise<Ta
   });
   const ffmpegLog = (who: string, round: number) => path.join(dir, `ffmpeg-${who}-${round}.txt`);
   const around = { npm: [] as number[], node: [] as number[] };
+  const ffmpegPeaksKb: number[] = [];
   const nodeCli = (out: string, ...more: string[]) => [process.execPath, '--import', path.join(REPO, 'bench/peak-rss.mjs'), cli, zip, '--out', out, '--slug', 'bench', ...more];
 
   // Rounds interleave the four so that a change in background load hits them alike.
   const runs = { first: [] as Measured[], floor: [] as Measured[], npm: [] as Measured[], node: [] as Measured[] };
-  let firstPeakMb: number | undefined;
   const rounds = Number(process.env.BENCH_ROUNDS ?? tape.rounds);
   for (let round = 0; round < rounds; round++) {
     console.error(`… ${tape.name}: round ${round + 1} of ${rounds}`);
     const first = await measured(firstOvenCommand(firstFps, firstMp4), { cwd: framesDir });
-    firstPeakMb = first.peakMb;
     runs.first.push(first);
     runs.floor.push(await measured(floor));
     for (const who of ['npm', 'node'] as const) {
@@ -126,6 +123,7 @@ async function benchTape(tape: BenchTape, work: string, cli: string): Promise<Ta
       runs[who].push(result);
       const encodes = await ffmpegRuns(ffmpegLog(who, round));
       if (encodes.length) around[who].push(result.wallS - encodes.reduce((sum, e) => sum + e.wallS, 0));
+      if (who === 'node') ffmpegPeaksKb.push(...encodes.map((e) => e.peakKb));
     }
   }
 
@@ -151,14 +149,12 @@ async function benchTape(tape: BenchTape, work: string, cli: string): Promise<Ta
   }
 
   const starts = startsOf(durationsMs);
+  const firstPeakMb = runs.first.at(-1)?.peakMb;
   const nodePeaks = await kbLines(rssLog);
-  const ffmpegPeaks: number[] = [];
-  for (let round = 0; round < rounds; round++) ffmpegPeaks.push(...(await ffmpegRuns(ffmpegLog('node', round))).map((e) => e.peakKb));
   return {
     tape,
     rounds,
     frames,
-    tapeS: tapeMs / 1000,
     firstFps,
     firstDriftMs: Math.max(...starts.map((s, i) => Math.abs((i * 1000) / firstFps - s))),
     first: {
@@ -182,7 +178,7 @@ async function benchTape(tape: BenchTape, work: string, cli: string): Promise<Ta
     node: {
       ...summary(runs.node),
       ...(nodePeaks.length ? { nodePeakMb: Math.max(...nodePeaks) / 1024 } : {}),
-      ...(ffmpegPeaks.length ? { ffmpegPeakMb: Math.max(...ffmpegPeaks) / 1024 } : {}),
+      ...(ffmpegPeaksKb.length ? { ffmpegPeakMb: Math.max(...ffmpegPeaksKb) / 1024 } : {}),
       ...(around.node.length ? { aroundS: median(around.node) } : {}),
     },
     ...(extras ? { extras } : {}),
@@ -258,7 +254,6 @@ async function main(): Promise<void> {
   ];
   const all: TapeFigures[] = [];
   try {
-    await mkdir(work, { recursive: true });
     const only = process.env.BENCH_TAPES?.split(',').map((s) => s.trim());
     for (const tape of BENCH_TAPES) {
       if (only && !only.some((o) => tape.name.startsWith(o))) continue;

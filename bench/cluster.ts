@@ -13,19 +13,14 @@ import { spacesEnv, startS3 } from '../test/helpers/s3.ts';
 import { hitchyDurations, makeTapeZip } from '../test/helpers/tapes.ts';
 import { startZipHost } from '../test/helpers/zip-host.ts';
 import { buildCompiled, removeCompiled } from './compiled.ts';
+import { loadAverage, nowUtc, processMb } from './measure.ts';
 import { recordSection } from './results.ts';
 
 const TAPES = 8;
 
 /** Resident MiB of a process and, with `children`, of every process below it. */
 function residentMb(pid: number, children = false): number {
-  const own = (p: number) => {
-    try {
-      return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0) / 1024;
-    } catch {
-      return 0;
-    }
-  };
+  const own = (p: number) => processMb(p) ?? 0;
   const below = (p: number): number[] => {
     try {
       const tasks = readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim();
@@ -84,7 +79,7 @@ async function main(): Promise<void> {
     const twoWorkers = await perMinute();
 
     const lines = [
-      `Run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, load average at the end ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; compiled JavaScript; Redis (AOF, fsync always) and s3rver on loopback; one API process.`,
+      `Run ${nowUtc()}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, load average at the end ${loadAverage()}; compiled JavaScript; Redis (AOF, fsync always) and s3rver on loopback; one API process.`,
       '',
       `Bursts of ${TAPES} tapes (4 s, 320×240 busy, with sound; ${(zip.length / 1e6).toFixed(1)} MB ZIPs) posted at once; first POST to last callback:`,
       '',

@@ -5,7 +5,7 @@
 // bench/RESULTS.md.
 
 import { fork, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { post, ROOT, startOven, TEST_SECRET, until, type OvenProcess } from '../test/helpers/oven.ts';
@@ -15,10 +15,11 @@ import { spacesEnv, startS3 } from '../test/helpers/s3.ts';
 import { hitchyDurations, makeTapeZip } from '../test/helpers/tapes.ts';
 import { startZipHost, type ZipHost } from '../test/helpers/zip-host.ts';
 import { buildCompiled, removeCompiled } from './compiled.ts';
+import { loadAverage, median, nowUtc, processMb } from './measure.ts';
 import { recordSection } from './results.ts';
 
 const RUNS = 3;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const STAGES = ['downloading', 'extracting', 'encoding', 'uploading'] as const;
 
 function cliBake(cli: string, zip: string, out: string): Promise<number> {
   const started = performance.now();
@@ -35,13 +36,6 @@ interface Figures {
   bakeProcessPeakMb?: number;
 }
 
-/** A /proc/<pid>/status field in MiB (VmRSS now, VmHWM the peak so far). */
-async function statusMb(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number | undefined> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
-  const kb = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1];
-  return kb === undefined ? undefined : Number(kb) / 1024;
-}
-
 /** What a bake process costs before any bake: fork → its `ready` message, and its memory then. */
 async function bakeProcessStart(childModule: string): Promise<{ ms: number; rssMb: number }> {
   const started = performance.now();
@@ -52,7 +46,7 @@ async function bakeProcessStart(childModule: string): Promise<{ ms: number; rssM
     child.once('exit', (code) => reject(new Error(`the bake process exited ${code} before it was ready`)));
   });
   const ms = performance.now() - started;
-  const rssMb = (await statusMb(child.pid!, 'VmRSS')) ?? NaN;
+  const rssMb = processMb(child.pid!) ?? NaN;
   child.kill();
   return { ms, rssMb };
 }
@@ -83,10 +77,10 @@ async function throughService(api: OvenProcess, host: ZipHost, receiver: Receive
     stages.push(status.stageMs ?? {});
   }
   const stageMedian = (name: string) => median(stages.map((s) => s[name] ?? 0));
-  const peaks = (await Promise.all([...bakePids].map((pid) => statusMb(pid, 'VmHWM')))).filter((mb) => mb !== undefined);
+  const peaks = [...bakePids].map((pid) => processMb(pid, 'VmHWM')).filter((mb) => mb !== undefined);
   return {
     endToEnd: median(endToEnd),
-    stages: Object.fromEntries(['downloading', 'extracting', 'encoding', 'uploading'].map((s) => [s, Math.round(stageMedian(s))])),
+    stages: Object.fromEntries(STAGES.map((s) => [s, Math.round(stageMedian(s))])),
     ...(peaks.length ? { bakeProcessPeakMb: Math.max(...peaks) } : {}),
   };
 }
@@ -111,7 +105,7 @@ async function main(): Promise<void> {
 
     const server = await start({ OVEN_CONCURRENCY: '1' });
     const embedded = await throughService(server, host, receiver, zip, 'embedded');
-    const serverMb = await statusMb(server.proc.pid!, 'VmHWM');
+    const serverMb = processMb(server.proc.pid!, 'VmHWM');
     for (const o of ovens.splice(0)) await o.cleanup();
 
     const starts: Array<{ ms: number; rssMb: number }> = [];
@@ -128,9 +122,9 @@ async function main(): Promise<void> {
     const cliMs = median(bare);
 
     const row = (label: string, f: Figures) =>
-      `| ${label} | ${Math.round(f.endToEnd)} | ${['downloading', 'extracting', 'encoding', 'uploading'].map((s) => f.stages[s]).join(' / ')} | ${Math.round(f.endToEnd - cliMs) >= 0 ? '+' : ''}${Math.round(f.endToEnd - cliMs)} |`;
+      `| ${label} | ${Math.round(f.endToEnd)} | ${STAGES.map((s) => f.stages[s]).join(' / ')} | ${Math.round(f.endToEnd - cliMs) >= 0 ? '+' : ''}${Math.round(f.endToEnd - cliMs)} |`;
     const lines = [
-      `Run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${os.cpus().length} cores, Node ${process.version}, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; compiled JavaScript; median of ${RUNS} after one unmeasured bake; not pinned (the default droplet has one vCPU: expect about twice the encoding time there).`,
+      `Run ${nowUtc()}, ${os.cpus().length} cores, Node ${process.version}, load average ${loadAverage()}; compiled JavaScript; median of ${RUNS} after one unmeasured bake; not pinned (the default droplet has one vCPU: expect about twice the encoding time there).`,
       '',
       `8 s 320×240 busy tape, ${durations.length} frames, ${(zip.length / 1e6).toFixed(1)} MB ZIP:`,
       '',

@@ -2,7 +2,7 @@
 // time, CPU time of the whole process tree and the largest resident set in it come from the kernel.
 
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 
@@ -77,8 +77,20 @@ export async function describeMachine(): Promise<string> {
 }
 
 /** "2026-12-01 23:50 UTC", for the line above each recorded table. */
-export function nowUtc(): string {
-  return `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+export function nowUtc(when = new Date()): string {
+  return `${when.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}
+
+/** A process's resident memory now (VmRSS) or its peak so far (VmHWM), in MiB, from /proc; undefined once it is gone. */
+export function processMb(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number | undefined {
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const kb = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1];
+  return kb === undefined ? undefined : Number(kb) / 1024;
 }
 
 export const loadAverage = (): string => os.loadavg().map((l) => l.toFixed(1)).join(' ');

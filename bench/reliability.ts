@@ -10,9 +10,8 @@
 //   RELIABILITY_SEED=7 npm run reliability   other kill moments
 
 import { spawn } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { describeMachine } from './measure.ts';
+import { REPO } from './compiled.ts';
+import { describeMachine, nowUtc } from './measure.ts';
 import { recordSection } from './results.ts';
 import {
   callbackFaults,
@@ -28,7 +27,6 @@ import {
   type RecoveryFigure,
 } from '../test/reliability/scenarios.ts';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const FULL = {
   s3OutageMs: 30_000,
   receiverDownMs: 120_000,
@@ -61,7 +59,7 @@ async function attempt<T>(name: string, fn: () => Promise<T>): Promise<Outcome<T
 async function hostileCorpus(): Promise<Outcome<string>> {
   return attempt('hostile corpus (test/reliability/hostile.test.ts)', async () => {
     const output = await new Promise<string>((resolve) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', '--test', 'test/reliability/hostile.test.ts'], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, ['--import', 'tsx', '--test', 'test/reliability/hostile.test.ts'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
       let text = '';
       child.stdout.on('data', (c: Buffer) => (text += c.toString('utf8')));
       child.stderr.on('data', (c: Buffer) => (text += c.toString('utf8')));
@@ -106,7 +104,7 @@ async function main(): Promise<void> {
   };
   say('## Reliability');
   say();
-  say(`Run ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC on ${await describeMachine()}; took ${s(Date.now() - started.getTime())} s.`);
+  say(`Run ${nowUtc(started)} on ${await describeMachine()}; took ${s(Date.now() - started.getTime())} s.`);
   say('`npm run reliability` (bench/reliability.ts): the real service process on loopback, with real servers for ZIPs, S3 (s3rver behind an outage proxy) and callbacks. CI runs shorter versions of the same scenarios (test/reliability/faults.test.ts, load.test.ts).');
   say();
 
