@@ -19,7 +19,9 @@ export interface BakeJob {
   outputs?: ExtraOutput[];
 }
 
-export type ExtraOutput = 'webm' | 'gif';
+/** The outputs a job may ask for beside the MP4 and thumbnail (the job body's `outputs`, the CLI's `--outputs`). */
+export const EXTRA_OUTPUTS = ['webm', 'gif'] as const;
+export type ExtraOutput = (typeof EXTRA_OUTPUTS)[number];
 
 export type ActiveStatus = 'downloading' | 'extracting' | 'encoding' | 'uploading';
 export type JobStatus = 'queued' | ActiveStatus | 'done' | 'failed';

@@ -11,6 +11,7 @@ import { toOvenError } from './errors.ts';
 import { setLogSink } from './log.ts';
 import { bakeLimitsFrom, bakeTape, withWorkDir, type ExtraOutput, type MadeOutput } from './bake/index.ts';
 import { SLUG_PATTERN } from './jobs/job.ts';
+import { EXTRA_OUTPUTS } from '../contract/index.ts';
 
 const USAGE = 'usage: npm run bake -- <tape.zip | https URL> [--out DIR] [--slug SLUG] [--outputs webm,gif] [--verbose]';
 
@@ -57,7 +58,7 @@ function parse(argv: string[]): Args {
     throw new UsageError(`"${slug}" is not a usable slug (letters, digits, ".", "_", "-"; up to 128); pass --slug.`);
   }
   const outputs = (parsed.values.outputs ?? '').split(',').map((o) => o.trim()).filter(Boolean);
-  const unknown = outputs.find((o) => o !== 'webm' && o !== 'gif');
+  const unknown = outputs.find((o) => !(EXTRA_OUTPUTS as readonly string[]).includes(o));
   if (unknown !== undefined) throw new UsageError(`--outputs takes webm and gif (the MP4 and thumbnail are always made), not "${unknown}".`);
   return { source, outDir: path.resolve(parsed.values.out ?? './out'), slug, outputs: [...new Set(outputs as ExtraOutput[])], verbose: parsed.values.verbose ?? false };
 }

@@ -4,7 +4,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { OvenError } from '../errors.ts';
 import { SLUG_PATTERN, type BakeRequest } from '../jobs/job.ts';
-import type { ExtraOutput } from '../../contract/index.ts';
+import { EXTRA_OUTPUTS, type ExtraOutput } from '../../contract/index.ts';
 import { checkUrl, type UrlPolicy } from '../net/guard.ts';
 
 /** Constant-time comparison that does not leak the secret's length either. */
@@ -33,8 +33,6 @@ function requiredString(body: Record<string, unknown>, field: string, maxLength:
   }
   return value;
 }
-
-const EXTRA_OUTPUTS: readonly ExtraOutput[] = ['webm', 'gif'];
 
 /** `outputs`: a list of "webm" and "gif" (the MP4 and thumbnail are always made). */
 function parseOutputs(value: unknown): ExtraOutput[] {
