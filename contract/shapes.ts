@@ -1,7 +1,7 @@
 // The shapes of Oven's contract: what the AC site's Netlify functions send (the job body) and get
 // back (the 202, the status view, the callback, progress webhooks, errors). Declared once, here;
-// the service builds them and the client (client/index.ts) reads them. Types only: a Netlify
-// function bundles this without any of the service. docs/api.md describes each field.
+// the service builds them and the client (client/index.ts) reads them. Types, and one list
+// (EXTRA_OUTPUTS): a Netlify function bundles this without any of the service. docs/api.md describes each field.
 
 /** The body of POST /bake, without the secret (submitBake adds `callbackSecret`). */
 export interface BakeJob {

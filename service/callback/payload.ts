@@ -2,8 +2,7 @@
 // secret: the sender adds `secret` at send time (when OVEN_CALLBACK_BODY_SECRET is on), so nothing
 // secret is written to disk or to Redis.
 
-import type { BakeOutcome } from '../../contract/index.ts';
-
+import type { BakeJob, BakeOutcome } from '../../contract/index.ts';
 
 export interface CallbackSeed {
   mongoId: string;
@@ -11,6 +10,11 @@ export interface CallbackSeed {
   code?: string;
   jobId: string;
   metadata?: unknown;
+}
+
+/** What every callback of a job repeats from its request, in either mode. */
+export function seedOf(jobId: string, request: Pick<BakeJob, 'mongoId' | 'slug' | 'code' | 'metadata'>): CallbackSeed {
+  return { mongoId: request.mongoId, slug: request.slug, code: request.code, jobId, metadata: request.metadata };
 }
 
 /** Leaves out undefined fields, so the JSON holds only what is known. */

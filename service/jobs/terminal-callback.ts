@@ -3,12 +3,11 @@
 // saved with the outcome, so that a restart re-sends this very one and never makes a second.
 
 import { newDelivery, type CallbackDelivery } from '../callback/outbox.ts';
-import { failurePayload, successPayload } from '../callback/payload.ts';
+import { failurePayload, seedOf, successPayload } from '../callback/payload.ts';
 import type { Job } from './job.ts';
 
 export function terminalCallback(job: Job): CallbackDelivery {
-  const { mongoId, slug, code, metadata } = job.request;
-  const seed = { mongoId, slug, code, jobId: job.jobId, metadata };
+  const seed = seedOf(job.jobId, job.request);
   const payload = job.status === 'done' && job.result ? successPayload(seed, job.result) : failurePayload(seed, job.error ?? { code: 'INTERNAL', message: 'The bake failed.' });
   return newDelivery(job.request.callbackUrl, payload);
 }

@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import type { Dispatcher } from 'undici';
 import { attemptCallback, callbackRetryDelay } from '../../callback/attempt.ts';
 import { newDelivery, urlForLog } from '../../callback/outbox.ts';
-import { failurePayload, successPayload } from '../../callback/payload.ts';
+import { failurePayload, seedOf, successPayload } from '../../callback/payload.ts';
 import type { Config } from '../../config.ts';
 import { log } from '../../log.ts';
 import type { BakeProcessorResult } from '../bake-order.ts';
@@ -26,7 +26,7 @@ const SWEEP_EVERY_MS = 30_000;
 /** The terminal callback of a finished bake: the same bodies as embedded mode's. */
 function callbackFor(job: BakeJob, failedReason?: string): CallbackJobData {
   const { request } = job.data;
-  const seed = { mongoId: request.mongoId, slug: request.slug, code: request.code, jobId: job.id!, metadata: request.metadata };
+  const seed = seedOf(job.id!, request);
   const returned = job.returnvalue as BakeProcessorResult | undefined;
   const payload =
     returned && 'outcome' in returned
