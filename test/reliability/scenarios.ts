@@ -12,7 +12,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Client, Pool } from 'undici';
 import { getJson, post, startOven, TEST_SECRET, until, type OvenProcess, type StartOptions } from '../helpers/oven.ts';
-import { startReceiver, type Answer, type Receiver } from '../helpers/receiver.ts';
+import { startReceiver, type Receiver } from '../helpers/receiver.ts';
 import { startS3OutageProxy } from '../helpers/s3-outage.ts';
 import { spacesEnv, startS3 } from '../helpers/s3.ts';
 import { makeTapeZip, random as seededRandom } from '../helpers/tapes.ts';
