@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { loadConfig } from '../../service/config.ts';
 import { declaredFps, evenUp, lookaheadFor, scaleFactorFor } from '../../service/bake/encode.ts';
 import { bakeLimitsFrom, bakeTape, type BakeLimits, type BakeResult } from '../../service/bake/index.ts';
-import { decodeFrameAt, decodeVideoFrames, hitchyDurations, makeTapeZip, startsOf, steadyDurations, type TapeSpec, probeStreams } from '../helpers/tapes.ts';
+import { assertFramesOnTime, decodeFrameAt, hitchyDurations, makeTapeZip, steadyDurations, type TapeSpec, probeStreams } from '../helpers/tapes.ts';
 
 const run = promisify(execFile);
 const limits: BakeLimits = bakeLimitsFrom(loadConfig({}));
@@ -33,36 +33,6 @@ async function bake(spec: TapeSpec, overrides: Partial<BakeLimits> = {}): Promis
   return bakeTape({ source: zipPath, slug: 'tape', workDir, limits: { ...limits, ...overrides } });
 }
 
-
-/**
- * Every tape frame appears once, in order, at its recorded start. The list may end with one repeat
- * of the last frame at the tape's end: the marker that gives the last frame its duration.
- */
-async function assertFramesOnTime(mp4: string, durations: number[], options: { busy?: boolean } = {}): Promise<number> {
-  const { frames } = await decodeVideoFrames(mp4, options);
-  const starts = startsOf(durations);
-  const total = durations.reduce((a, b) => a + b, 0);
-  let shown = frames;
-  if (frames.length === durations.length + 1) {
-    const end = frames[frames.length - 1]!;
-    assert.equal(end.index, durations.length - 1, 'the extra frame at the end repeats the last frame');
-    assert.ok(Math.abs(end.ptsMs - total) <= 1, `end marker at ${end.ptsMs} ms, tape ends at ${total} ms`);
-    shown = frames.slice(0, -1);
-  }
-  assert.deepEqual(
-    shown.map((f) => f.index),
-    durations.map((_, i) => i),
-    'each tape frame is shown exactly once and in order',
-  );
-  let worst = 0;
-  for (const [i, f] of shown.entries()) {
-    const error = Math.abs(f.ptsMs - starts[i]!);
-    worst = Math.max(worst, error);
-    // The contract allows 20 ms; microsecond timestamps make it exact to the 90 kHz track clock.
-    assert.ok(error <= 1, `frame ${i} shown at ${f.ptsMs.toFixed(3)} ms, recorded at ${starts[i]!.toFixed(3)} ms`);
-  }
-  return worst;
-}
 
 /** Top-level MP4 box types in file order. */
 function topLevelBoxes(file: Buffer): string[] {

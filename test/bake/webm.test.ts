@@ -17,7 +17,7 @@ import { loadConfig } from '../../service/config.ts';
 import { encodeTape } from '../../service/bake/encode.ts';
 import { bakeLimitsFrom } from '../../service/bake/limits.ts';
 import { encodeWebm } from '../../service/bake/webm.ts';
-import { decodeVideoFrames, hitchyDurations, startsOf, steadyDurations, type TapeSpec, probeStreams, unpackedTape } from '../helpers/tapes.ts';
+import { assertFramesOnTime, hitchyDurations, startsOf, steadyDurations, type TapeSpec, probeStreams, unpackedTape } from '../helpers/tapes.ts';
 
 const run = promisify(execFile);
 const CHROMIUM = '/usr/bin/chromium';
@@ -79,19 +79,8 @@ test('a hitchy tape with sound: VP9 + Opus at the MP4’s size, every frame at i
 
   // Each tape frame once, in order, at its recorded start (the WebM clock counts milliseconds),
   // then the repeat of the last frame that marks the tape's end.
-  const { frames } = await decodeVideoFrames(webm);
-  const starts = startsOf(durations);
-  assert.equal(frames.length, durations.length + 1);
-  const end = frames.pop()!;
-  assert.equal(end.index, durations.length - 1);
-  assert.ok(Math.abs(end.ptsMs - total) <= 1, `end marker at ${end.ptsMs} ms, tape ends at ${total} ms`);
-  assert.deepEqual(frames.map((f) => f.index), durations.map((_, i) => i), 'each tape frame is shown exactly once and in order');
-  let worst = 0;
-  for (const [i, f] of frames.entries()) {
-    worst = Math.max(worst, Math.abs(f.ptsMs - starts[i]!));
-    assert.ok(Math.abs(f.ptsMs - starts[i]!) <= 1, `frame ${i} shown at ${f.ptsMs} ms, recorded at ${starts[i]!.toFixed(3)} ms`);
-  }
-  t.diagnostic(`${frames.length} frames, furthest from its recorded start by ${worst.toFixed(3)} ms`);
+  const worst = await assertFramesOnTime(webm, durations, { endMarker: true });
+  t.diagnostic(`${durations.length} frames, furthest from its recorded start by ${worst.toFixed(3)} ms`);
 
   // The soundtrack's first loud burst is at exactly 1 s after the first frame.
   const sound = await soundOf(webm);

@@ -1,6 +1,7 @@
 // Generated tapes for tests and the benchmark. Every frame draws its own index as a binary code
 // of big black/white blocks, so a test can decode a baked MP4 and tell which frame shows when.
 
+import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -330,6 +331,38 @@ export async function decodeVideoFrames(mp4Path: string, options: { busy?: boole
   const video = await decodeVideo(mp4Path);
   const frames = video.frames.map((f) => ({ ptsMs: f.ptsMs, index: frameIndexOf(f.rgb, video.width, video.height, options) }));
   return { frames, width: video.width, height: video.height };
+}
+
+/**
+ * Every tape frame appears once, in order, at its recorded start (within 1 ms). The list may end
+ * with one repeat of the last frame at the tape's end: the marker that gives the last frame its
+ * duration; `endMarker: true` requires it. Returns the worst distance from a recorded start, in ms.
+ */
+export async function assertFramesOnTime(file: string, durations: number[], options: { busy?: boolean; endMarker?: boolean } = {}): Promise<number> {
+  const { frames } = await decodeVideoFrames(file, { busy: options.busy });
+  const starts = startsOf(durations);
+  const total = durations.reduce((a, b) => a + b, 0);
+  if (options.endMarker) assert.equal(frames.length, durations.length + 1);
+  let shown = frames;
+  if (frames.length === durations.length + 1) {
+    const end = frames[frames.length - 1]!;
+    assert.equal(end.index, durations.length - 1, 'the extra frame at the end repeats the last frame');
+    assert.ok(Math.abs(end.ptsMs - total) <= 1, `end marker at ${end.ptsMs} ms, tape ends at ${total} ms`);
+    shown = frames.slice(0, -1);
+  }
+  assert.deepEqual(
+    shown.map((f) => f.index),
+    durations.map((_, i) => i),
+    'each tape frame is shown exactly once and in order',
+  );
+  let worst = 0;
+  for (const [i, f] of shown.entries()) {
+    const error = Math.abs(f.ptsMs - starts[i]!);
+    worst = Math.max(worst, error);
+    // The contract allows 20 ms; microsecond timestamps make it exact to the track clock.
+    assert.ok(error <= 1, `frame ${i} shown at ${f.ptsMs.toFixed(3)} ms, recorded at ${starts[i]!.toFixed(3)} ms`);
+  }
+  return worst;
 }
 
 /** The frame on screen `atSeconds` after the start: the last one whose time has come. */
