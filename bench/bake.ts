@@ -7,7 +7,9 @@
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { bakeLimitsFrom } from '../service/bake/limits.ts';
 import { mp4Args, planMp4, X264 } from '../service/bake/encode.ts';
+import { loadConfig } from '../service/config.ts';
 import { checkFrame, readTape } from '../service/bake/tape.ts';
 import { extractTape } from '../service/bake/unzip.ts';
 import { probeStreams, startsOf } from '../test/helpers/tapes.ts';
@@ -17,9 +19,8 @@ import { recordSection } from './results.ts';
 import { ssimOf, type Ssim } from './ssim.ts';
 import { BENCH_TAPES, writeBenchTape, type BenchTape } from './tapes.ts';
 
-/** The first oven upscaled 3× whatever the size; we prefer 3× and lower it to fit 1920×1080. */
+/** The first oven upscaled 3× whatever the size; we prefer OVEN_SCALE (3) and lower it to fit 1920×1080. */
 const FIRST_OVEN_SCALE = 3;
-const OUR_SCALE = 3;
 
 interface Timed {
   wallS: number;
@@ -53,12 +54,15 @@ function firstOvenCommand(fps: number, out: string): string[] {
   ];
 }
 
-/** Our encode as the bake runs it (mp4Args), on the tape unpacked once beforehand: ffmpeg and nothing else. */
+/**
+ * Our encode as the bake runs it (mp4Args), on the tape unpacked once beforehand: ffmpeg and nothing
+ * else. The scale and limits are the CLI's own (the same settings, from the same environment).
+ */
 async function floorCommand(zip: string, dir: string): Promise<string[]> {
-  const limits = { maxEntries: 100_000, maxUnzippedBytes: 4 * 2 ** 30, maxFramePixels: 4096 * 4096 };
+  const limits = bakeLimitsFrom(loadConfig(process.env));
   const extracted = await extractTape(zip, path.join(dir, 'floor'), { ...limits, inspectFrame: (data, name) => checkFrame(data, name, limits.maxFramePixels) });
-  const tape = await readTape(extracted, { maxTapeSeconds: 3600, maxFramePixels: limits.maxFramePixels });
-  const plan = await planMp4(tape, path.join(dir, 'floor.mp4'), OUR_SCALE);
+  const tape = await readTape(extracted, limits);
+  const plan = await planMp4(tape, path.join(dir, 'floor.mp4'), limits.scale);
   return ['ffmpeg', '-nostdin', '-hide_banner', '-loglevel', 'error', ...mp4Args(plan)];
 }
 
