@@ -17,7 +17,7 @@ import { loadConfig } from '../../service/config.ts';
 import { encodeTape } from '../../service/bake/encode.ts';
 import { bakeLimitsFrom } from '../../service/bake/limits.ts';
 import { encodeWebm } from '../../service/bake/webm.ts';
-import { assertFramesOnTime, hitchyDurations, startsOf, steadyDurations, type TapeSpec, probeStreams, unpackedTape } from '../helpers/tapes.ts';
+import { assertFramesOnTime, firstLoudSample, hitchyDurations, startsOf, steadyDurations, type TapeSpec, probeStreams, unpackedTape } from '../helpers/tapes.ts';
 
 const run = promisify(execFile);
 const CHROMIUM = '/usr/bin/chromium';
@@ -43,14 +43,7 @@ async function soundOf(file: string): Promise<{ onsetS: number; endS: number }> 
   const frames = (JSON.parse(stdout) as { frames: { pts_time: string; nb_samples: number }[] }).frames;
   const startS = Number(frames[0]!.pts_time);
   const last = frames.at(-1)!;
-  const pcm = (await run('ffmpeg', ['-v', 'error', '-nostdin', '-i', file, '-map', '0:a:0', '-ac', '1', '-ar', '48000', '-f', 's16le', 'pipe:1'], { encoding: 'buffer', maxBuffer: 64 << 20 })).stdout;
-  let onset = -1;
-  for (let i = 0; i + 1 < pcm.length; i += 2) {
-    if (Math.abs(pcm.readInt16LE(i)) > 0.4 * 32767) {
-      onset = i / 2;
-      break;
-    }
-  }
+  const onset = await firstLoudSample(file);
   return { onsetS: startS + onset / 48000, endS: Number(last.pts_time) + last.nb_samples / 48000 };
 }
 

@@ -365,6 +365,18 @@ export async function assertFramesOnTime(file: string, durations: number[], opti
   return worst;
 }
 
+/**
+ * The file's first audio stream decoded to mono 48 kHz: the index of its first sample louder than
+ * 40 % of full scale, or -1 if none is.
+ */
+export async function firstLoudSample(file: string): Promise<number> {
+  const pcm = (await run('ffmpeg', ['-v', 'error', '-nostdin', '-i', file, '-map', '0:a:0', '-ac', '1', '-ar', '48000', '-f', 's16le', 'pipe:1'], { encoding: 'buffer', maxBuffer: 64 << 20 })).stdout;
+  for (let i = 0; i + 1 < pcm.length; i += 2) {
+    if (Math.abs(pcm.readInt16LE(i)) > 0.4 * 32767) return i / 2;
+  }
+  return -1;
+}
+
 /** The frame on screen `atSeconds` after the start: the last one whose time has come. */
 export async function decodeFrameAt(mp4Path: string, atSeconds: number): Promise<{ rgb: Buffer; width: number; height: number }> {
   const video = await decodeVideo(mp4Path);
