@@ -10,15 +10,14 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { chromium } from 'playwright-core';
 import sharp from 'sharp';
 import { loadConfig } from '../../service/config.ts';
 import { OvenError } from '../../service/errors.ts';
 import { encodeGif, gifScaleFor, gifTiming, GifTooLargeError, MIN_GIF_DELAY_CS, type GifTiming } from '../../service/bake/gif.ts';
 import { bakeLimitsFrom } from '../../service/bake/limits.ts';
+import { CHROMIUM, launchChromium, MEDIA_FLAGS } from '../helpers/chromium.ts';
 import { decodeVideo, frameIndexOf, hitchyDurations, random, startsOf, steadyDurations, unpackedTape, type TapeSpec } from '../helpers/tapes.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const limits = bakeLimitsFrom(loadConfig({}));
 let root: string;
 
@@ -275,7 +274,7 @@ test('Chromium reads the GIF as written: every delay as planned, looping forever
     res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>gif</title>');
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+  const browser = await launchChromium(MEDIA_FLAGS);
   try {
     const page = await browser.newPage();
     await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);

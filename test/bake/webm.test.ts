@@ -12,15 +12,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
-import { chromium } from 'playwright-core';
 import { loadConfig } from '../../service/config.ts';
 import { encodeTape } from '../../service/bake/encode.ts';
 import { bakeLimitsFrom } from '../../service/bake/limits.ts';
 import { encodeWebm } from '../../service/bake/webm.ts';
+import { CHROMIUM, launchChromium, MEDIA_FLAGS } from '../helpers/chromium.ts';
 import { assertFramesOnTime, firstLoudSample, hitchyDurations, startsOf, steadyDurations, type TapeSpec, probeStreams, unpackedTape } from '../helpers/tapes.ts';
 
 const run = promisify(execFile);
-const CHROMIUM = '/usr/bin/chromium';
 const limits = bakeLimitsFrom(loadConfig({}));
 let root: string;
 
@@ -171,11 +170,7 @@ test('Chromium plays the WebM: its length is the tape’s, its size the MP4’s,
   const webm = path.join(out, 'play.webm');
   const result = await encodeWebm(tape, webm, options);
   const server = await serveFile(webm, 'video/webm');
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
-  });
+  const browser = await launchChromium([...MEDIA_FLAGS, '--autoplay-policy=no-user-gesture-required']);
   try {
     const page = await browser.newPage();
     const errors: string[] = [];

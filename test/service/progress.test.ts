@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium, PAGE_FLAGS } from '../helpers/chromium.ts';
 import { getJson, post, startOven, TEST_SECRET, until, type OvenProcess } from '../helpers/oven.ts';
 import { startReceiver, type Receiver } from '../helpers/receiver.ts';
 import { hitchyDurations, makeTapeZip } from '../helpers/tapes.ts';
@@ -38,11 +39,7 @@ before(async () => {
   await new Promise<void>((resolve) => pages.listen(0, '127.0.0.1', resolve));
   pagePort = (pages.address() as AddressInfo).port;
   oven = await startOven({ env: { OVEN_CORS_ORIGINS: `http://127.0.0.1:${pagePort},https://aesthetic.computer`, OVEN_CONCURRENCY: '1' } });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchChromium(PAGE_FLAGS);
 });
 
 after(async () => {

@@ -6,14 +6,14 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { CHROMIUM, launchChromium, PAGE_FLAGS } from '../helpers/chromium.ts';
 import { submitBake } from '../../client/index.ts';
 import { getJson, post, ROOT, startOven, TEST_SECRET, until, type OvenProcess } from '../helpers/oven.ts';
 import { startReceiver, type Receiver } from '../helpers/receiver.ts';
 import { makeTapeZip } from '../helpers/tapes.ts';
 import { startZipHost, type ZipHost } from '../helpers/zip-host.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 
 let oven: OvenProcess;
 let host: ZipHost;
@@ -53,11 +53,7 @@ test('the dashboard loads in Chromium and follows a job submitted during the tes
   assert.ok(existsSync(CHROMIUM), 'Chromium is missing: run `npm run setup -- --test`');
   let browser: Browser | undefined;
   try {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    browser = await launchChromium(PAGE_FLAGS);
     const page = await browser.newPage({ viewport: { width: 390, height: 844 } }); // a phone
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(String(e)));
