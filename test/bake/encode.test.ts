@@ -30,7 +30,6 @@ async function bake(spec: TapeSpec, overrides: Partial<BakeLimits> = {}): Promis
   return bakeTape({ source: zipPath, slug: 'tape', workDir, limits: { ...limits, ...overrides } });
 }
 
-
 /** Top-level MP4 box types in file order. */
 function topLevelBoxes(file: Buffer): string[] {
   const types: string[] = [];

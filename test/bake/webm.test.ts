@@ -35,7 +35,6 @@ const tapeOf = (spec: TapeSpec) => unpackedTape(root, spec, limits);
 
 const options = { ffmpegPath: limits.ffmpegPath, scale: limits.scale, timeoutSeconds: 60 };
 
-
 /** Where the decoded audio ends and when its first loud sample plays, on the file's own clock (the video's zero). */
 async function soundOf(file: string): Promise<{ onsetS: number; endS: number }> {
   const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'a:0', '-show_entries', 'frame=pts_time,nb_samples', '-of', 'json', file], { maxBuffer: 16 << 20 });

@@ -263,7 +263,6 @@ export async function makeTapeZip(spec: TapeSpec): Promise<Buffer> {
   return buildZip(files.map((f) => ({ name: f.name, data: f.data, method: f.name.endsWith('.json') ? 'deflate' : 'store' })));
 }
 
-/** Durations of a steady tape at `fps` lasting about `seconds` (e.g. 16.67 ms at 60 fps). */
 /**
  * A generated tape, zipped, unpacked and checked as a bake does it, in a new folder under `root`:
  * the tape, that folder, and an empty `out` folder in it for what is encoded.
@@ -279,6 +278,7 @@ export async function unpackedTape(root: string, spec: TapeSpec, limits: BakeLim
   return { tape, dir, out };
 }
 
+/** Durations of a steady tape at `fps` lasting about `seconds` (e.g. 16.67 ms at 60 fps). */
 export function steadyDurations(seconds: number, fps = 60): number[] {
   const d = Math.round(100000 / fps) / 100;
   return Array.from({ length: Math.round(seconds * fps) }, () => d);
